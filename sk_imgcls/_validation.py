@@ -1,0 +1,220 @@
+"""Validation of image inputs shared by every estimator of the package."""
+
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.validation import check_array, validate_data
+
+# Largest channel count accepted as channels-last; a 4-D array whose last axis
+# is larger while axis 1 is not is almost surely channels-first (N, C, H, W).
+_MAX_CHANNELS_LAST = 4
+
+
+def _is_dataframe(X):
+    return hasattr(X, "iloc") and hasattr(X, "columns")
+
+
+def is_path_array(X):
+    """Return True when X is a 1-D sequence of file paths (str or os.PathLike).
+
+    Parameters
+    ----------
+    X : object
+        Candidate input.
+
+    Returns
+    -------
+    is_paths : bool
+        True for a non-empty 1-D array-like whose first element is a str or a
+        path-like object.
+    """
+    if sp.issparse(X) or _is_dataframe(X) or isinstance(X, (str, bytes)):
+        return False
+    if isinstance(X, np.ndarray):
+        if X.ndim != 1:
+            return False
+        if X.dtype.kind == "U":
+            return True
+        if X.dtype != object or X.size == 0:
+            return False
+        first = X[0]
+    elif isinstance(X, (list, tuple)):
+        if len(X) == 0:
+            return False
+        first = X[0]
+    else:
+        return False
+    return isinstance(first, str) or hasattr(first, "__fspath__")
+
+
+def resolve_image_shape(n_features, image_shape):
+    """Read a flat row of ``n_features`` values as one image.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of values per row of a 2-D X.
+    image_shape : tuple of int of length 2 or 3, or None
+        ``(height, width)`` or ``(height, width, n_channels)``. None reads each
+        row as a single-channel image of height 1 and width ``n_features``.
+
+    Returns
+    -------
+    shape : tuple of int
+        ``(height, width, n_channels)``.
+
+    Raises
+    ------
+    ValueError
+        If ``image_shape`` has the wrong length, non-positive entries, or a
+        number of values that differs from ``n_features``.
+    """
+    if image_shape is None:
+        return (1, n_features, 1)
+    shape = tuple(image_shape)
+    if len(shape) not in (2, 3) or not all(
+        isinstance(s, numbers.Integral) and s > 0 for s in shape
+    ):
+        raise ValueError(
+            "image_shape must be (height, width) or (height, width, n_channels) "
+            f"with positive integers; got image_shape={image_shape!r}."
+        )
+    if len(shape) == 2:
+        shape = (*shape, 1)
+    shape = tuple(int(s) for s in shape)
+    if int(np.prod(shape)) != n_features:
+        raise ValueError(
+            f"image_shape={tuple(image_shape)!r} holds {int(np.prod(shape))} values "
+            f"per image, but X has {n_features} features per sample."
+        )
+    return shape
+
+
+def check_images(estimator, X, y="no_validation", *, reset, image_shape=None):
+    """Validate X as a batch of images, channels last, and y as class labels.
+
+    X is one of:
+
+    - 2-D ``(n_samples, n_features)``: each row is read through ``image_shape``
+      (None: a single-channel image of height 1 and width ``n_features``);
+    - 3-D ``(n_samples, height, width)``: grayscale;
+    - 4-D ``(n_samples, height, width, n_channels)``: channels last.
+
+    ``n_features_in_`` is the number of values per image (height * width *
+    n_channels) and ``image_shape_`` the ``(height, width, n_channels)`` of the
+    images seen when ``reset=True``.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        Receives ``n_features_in_``, ``feature_names_in_`` and
+        ``image_shape_`` when ``reset=True``; checked against them otherwise.
+    X : array-like of shape (n_samples, n_features), (n_samples, height, width) \
+            or (n_samples, height, width, n_channels)
+        Images. Any real numeric dtype; the dtype is preserved (uint8 stays
+        uint8) except object arrays, which become float64.
+    y : array-like of shape (n_samples,), None or "no_validation"
+        Targets, validated with X when given.
+    reset : bool
+        True in ``fit``: record the input shape. False elsewhere: check it.
+    image_shape : tuple of int or None, default=None
+        How to read a 2-D X; ignored for 3-D and 4-D X.
+
+    Returns
+    -------
+    images : ndarray of shape (n_samples, height, width, n_channels)
+        A view of the validated array; never the caller's array modified.
+    y : ndarray of shape (n_samples,)
+        Only returned when y is not "no_validation".
+
+    Raises
+    ------
+    TypeError
+        If X is sparse.
+    ValueError
+        If X is empty, not numeric, complex, holds NaN or infinity, has the
+        wrong number of dimensions, looks channels-first, or has images of
+        another shape than those seen in ``fit``.
+    """
+    name = type(estimator).__name__
+    if sp.issparse(X):
+        raise TypeError(
+            f"{name} needs dense image arrays, but X is a sparse "
+            f"{type(X).__name__}; convert it with X.toarray()."
+        )
+    with_y = not (isinstance(y, str) and y == "no_validation")
+    check_params = dict(dtype="numeric", allow_nd=True)
+    if not (_is_dataframe(X) or hasattr(X, "shape")):
+        X = np.asarray(X)
+    ndim = 2 if _is_dataframe(X) else len(X.shape)
+    if ndim > 2:
+        X = check_array(X, estimator=estimator, input_name="X", **check_params)
+        shape = X.shape[1:] if X.ndim == 4 else (*X.shape[1:], 1)
+        if X.ndim > 4:
+            raise ValueError(
+                f"{name} expects X of 2, 3 or 4 dimensions (n_samples, height, "
+                f"width[, n_channels]); got an array of shape {X.shape}."
+            )
+        if X.ndim == 4 and X.shape[3] > _MAX_CHANNELS_LAST >= X.shape[1]:
+            raise ValueError(
+                f"X has shape {X.shape}, which looks channels-first (n_samples, "
+                f"n_channels, height, width). {name} expects channels last "
+                "(n_samples, height, width, n_channels): pass "
+                "X.transpose(0, 2, 3, 1)."
+            )
+        if not reset:
+            _check_same_image_shape(estimator, shape)
+        flat = X.reshape(len(X), -1)
+        out = validate_data(
+            estimator, flat, y, reset=reset, ensure_all_finite=False, **check_params
+        )
+        if with_y:
+            flat, y = out
+        images = X.reshape(len(X), *shape)
+    else:
+        out = validate_data(estimator, X, y, reset=reset, **check_params)
+        flat, y = out if with_y else (out, None)
+        shape = resolve_image_shape(flat.shape[1], image_shape)
+        if not reset:
+            _check_same_image_shape(estimator, shape)
+        images = flat.reshape(len(flat), *shape)
+    if reset:
+        estimator.image_shape_ = tuple(int(s) for s in shape)
+    return (images, y) if with_y else images
+
+
+def _check_same_image_shape(estimator, shape):
+    fitted = getattr(estimator, "image_shape_", None)
+    if fitted is not None and tuple(shape) != tuple(fitted):
+        raise ValueError(
+            f"X has images of shape {tuple(int(s) for s in shape)} (height, width, "
+            f"n_channels), but {type(estimator).__name__} was fitted on images of "
+            f"shape {tuple(fitted)}."
+        )
+
+
+def images_to_tensor(images):
+    """Wrap validated channels-last images as a torch tensor without scaling.
+
+    uint8 stays uint8 (four times less memory than float32; the networks cast
+    per batch); every other dtype becomes float32.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n_samples, height, width, n_channels)
+        Output of :func:`check_images`.
+
+    Returns
+    -------
+    tensor : torch.Tensor of shape (n_samples, height, width, n_channels)
+        dtype uint8 or float32. Shares memory with ``images`` when no
+        conversion is needed; never writes to it.
+    """
+    import torch
+
+    dtype = np.uint8 if images.dtype == np.uint8 else np.float32
+    array = np.ascontiguousarray(images, dtype=dtype)
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.from_numpy(array)

@@ -1,0 +1,58 @@
+"""scikit-learn's estimator checks over every public estimator of sk_imgcls."""
+
+import importlib
+import inspect
+import pkgutil
+
+import pytest
+from sklearn.base import BaseEstimator
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import sk_imgcls
+
+# Settings that keep the checks fast for estimators whose defaults are sized
+# for real work (a pretrained 224-pixel backbone); the defaults of every other
+# estimator are checked as they are.
+CHECK_PARAMS = {
+    "TransferClassifier": dict(backbone="resnet18", weights=None, image_size=32, max_epochs=5),
+    "PretrainedFeatures": dict(backbone="resnet18", weights=None, image_size=32),
+}
+
+# Checks that are known to fail, each with its reason. The target is none.
+EXPECTED_FAILED_CHECKS = {}
+
+
+def _public_estimators():
+    """Every BaseEstimator subclass exported by an ``__all__`` of the package."""
+    modules = [sk_imgcls]
+    for info in pkgutil.walk_packages(sk_imgcls.__path__, prefix="sk_imgcls."):
+        if not any(part.startswith("_") for part in info.name.split(".")):
+            modules.append(importlib.import_module(info.name))
+    found = {}
+    for module in modules:
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name)
+            if inspect.isclass(obj) and issubclass(obj, BaseEstimator):
+                found[name] = obj
+    return [found[name] for name in sorted(found)]
+
+
+def _instances():
+    for cls in _public_estimators():
+        yield cls(**CHECK_PARAMS.get(cls.__name__, {}))
+
+
+def test_public_estimators_are_discovered():
+    """Check that discovery finds the classifiers and the preprocessing transformers."""
+    names = {cls.__name__ for cls in _public_estimators()}
+    assert "CNNClassifier" in names
+    assert len(names) >= 2
+
+
+@parametrize_with_checks(
+    list(_instances()),
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(type(est).__name__, {}),
+)
+def test_sklearn_compatible_estimator(estimator, check):
+    """Check that each public estimator passes scikit-learn's estimator checks."""
+    check(estimator)
