@@ -1,19 +1,32 @@
 """What CNNClassifier and TransferClassifier share: a skorch-trained classifier."""
 
 import copy
+import math
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
 from skorch import NeuralNetClassifier
-from skorch.callbacks import EarlyStopping, ProgressBar
-from skorch.dataset import ValidSplit
+from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
+from skorch.dataset import ValidSplit, unpack_data
+from skorch.utils import to_tensor
+from torch.optim import lr_scheduler
+
+from ._augment import TTA_OPTIONS, augment_batch, make_augmentation, make_batch_mix, mean_proba
+from ._data import BatchLoader, ImagePathDataset, common_image_size
+from ._validation import is_path_array
 
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -29,13 +42,83 @@ def resolve_device(device):
     return device
 
 
+class WeightedNet(NeuralNetClassifier):
+    """skorch's classifier with per-sample loss weights and train-only augmentation.
+
+    Training inputs are dicts ``{"X": images, "sample_weight": weights}``; the
+    loss of a batch is ``sum(w_i * l_i) / sum(w_i)`` over its cross-entropy
+    terms ``l_i`` (the criterion has ``reduction="none"``). ``augmentation``
+    (per image) and ``batch_mix`` (MixUp/CutMix) touch training batches only,
+    never validation or prediction.
+    """
+
+    def __init__(self, *args, augmentation=None, batch_mix=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.augmentation = augmentation
+        self.batch_mix = batch_mix
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        if self.augmentation is not None or self.batch_mix is not None:
+            images, yi = augment_batch(Xi["X"], yi, self.augmentation, self.batch_mix)
+            Xi = {**Xi, "X": images}
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def infer(self, x, **fit_params):
+        if isinstance(x, dict):
+            x = x["X"]
+        return self.module_(to_tensor(x, device=self.device), **fit_params)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        y_true = to_tensor(y_true, device=self.device)
+        losses = self.criterion_(y_pred, y_true)
+        if not isinstance(X, dict):
+            return losses.mean()
+        weight = to_tensor(X["sample_weight"], device=self.device).to(losses.dtype)
+        return (losses * weight).sum() / weight.sum().clamp_min(torch.finfo(losses.dtype).tiny)
+
+
+def _warmup_then(optimizer, *, warmup_epochs, after):
+    """torch scheduler: linear warm-up over ``warmup_epochs``, then ``after(optimizer)``."""
+    main = after(optimizer)
+    if warmup_epochs == 0:
+        return main
+    warmup = lr_scheduler.LinearLR(
+        optimizer, start_factor=1.0 / (warmup_epochs + 1), total_iters=warmup_epochs
+    )
+    return lr_scheduler.SequentialLR(optimizer, [warmup, main], milestones=[warmup_epochs])
+
+
+def _cosine(optimizer, *, warmup_epochs, max_epochs):
+    return _warmup_then(
+        optimizer,
+        warmup_epochs=warmup_epochs,
+        after=lambda opt: lr_scheduler.CosineAnnealingLR(
+            opt, T_max=max(1, max_epochs - warmup_epochs)
+        ),
+    )
+
+
+def _constant(optimizer, *, warmup_epochs):
+    return _warmup_then(
+        optimizer,
+        warmup_epochs=warmup_epochs,
+        after=lambda opt: lr_scheduler.ConstantLR(opt, factor=1.0, total_iters=0),
+    )
+
+
 class BaseImageClassifier(ClassifierMixin, BaseEstimator):
     """Fit, predict and score for a torch module trained by skorch.
 
     Subclasses define ``__init__`` (all training parameters below plus their
-    own), ``_validate_X(X, y, reset)`` returning the input the module consumes,
-    and ``_build_module(n_classes, X)`` returning an initialized
-    ``torch.nn.Module`` that maps a batch of that input to class logits.
+    own), ``_validate_images(X, y, reset)`` returning a tensor of images
+    (n_samples, height, width, n_channels), and ``_build_module(n_classes, X,
+    sample_weight)`` returning an initialized ``torch.nn.Module`` that maps a
+    batch of those images to class logits.
     """
 
     _parameter_constraints: dict = {
@@ -48,11 +131,24 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "augment": [str, object, None],
+        "horizontal_flip": ["boolean"],
+        "mixup": [Interval(Real, 0, None, closed="left")],
+        "cutmix": [Interval(Real, 0, None, closed="left")],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "lr_schedule": [StrOptions({"cosine", "onecycle", "plateau"}), None],
+        "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
+        "tta": [StrOptions(set(TTA_OPTIONS)), None],
+        "warm_start": ["boolean"],
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "callbacks": [list, None],
+        "num_workers": [Interval(Integral, 0, None, closed="left")],
     }
+
+    # -- configuration of the skorch net ------------------------------------
 
     def _optimizer_kwargs(self):
         kwargs = {"optimizer__weight_decay": self.weight_decay}
@@ -60,8 +156,41 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             kwargs["optimizer__momentum"] = self.momentum
         return kwargs
 
-    def _callbacks(self):
+    def _schedule_callback(self, n_train):
+        if self.lr_schedule == "plateau":
+            if self.warmup_epochs:
+                raise ValueError(
+                    "warmup_epochs is not supported with lr_schedule='plateau'; "
+                    f"got warmup_epochs={self.warmup_epochs}. Use 'cosine' or 'onecycle'."
+                )
+            return LRScheduler(
+                policy=lr_scheduler.ReduceLROnPlateau,
+                monitor="valid_loss" if self.early_stopping else "train_loss",
+                factor=0.2,
+                patience=max(1, self.n_iter_no_change // 2),
+            )
+        if self.lr_schedule == "onecycle":
+            steps_per_epoch = math.ceil(n_train / self.batch_size)
+            return LRScheduler(
+                policy=lr_scheduler.OneCycleLR,
+                max_lr=self.lr,
+                total_steps=self.max_epochs * steps_per_epoch,
+                pct_start=self.warmup_epochs / self.max_epochs if self.warmup_epochs else 0.3,
+                step_every="batch",
+            )
+        if self.lr_schedule == "cosine":
+            return LRScheduler(
+                policy=_cosine, warmup_epochs=self.warmup_epochs, max_epochs=self.max_epochs
+            )
+        if self.warmup_epochs:
+            return LRScheduler(policy=_constant, warmup_epochs=self.warmup_epochs)
+        return None
+
+    def _callbacks(self, n_train):
         callbacks = []
+        schedule = self._schedule_callback(n_train)
+        if schedule is not None:
+            callbacks.append(("lr_schedule", schedule))
         if self.early_stopping:
             callbacks.append(
                 (
@@ -83,50 +212,250 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             callbacks.append((named[0], copy.deepcopy(named[1])))
         return callbacks
 
-    def _make_net(self, module, seed):
-        train_split = (
-            ValidSplit(self.validation_fraction, stratified=True, random_state=seed)
-            if self.early_stopping
-            else None
-        )
-        return NeuralNetClassifier(
+    def _make_net(self, module, seed, n_samples):
+        n_train = n_samples
+        train_split = None
+        if self.early_stopping:
+            train_split = ValidSplit(self.validation_fraction, stratified=True, random_state=seed)
+            n_train = n_samples - math.ceil(self.validation_fraction * n_samples)
+        return WeightedNet(
             module,
             criterion=torch.nn.CrossEntropyLoss,
+            criterion__reduction="none",
+            criterion__label_smoothing=self.label_smoothing,
             optimizer=_OPTIMIZERS[self.optimizer],
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
+            iterator_train=BatchLoader,
             iterator_train__shuffle=True,
+            iterator_train__num_workers=self.num_workers,
+            iterator_valid=BatchLoader,
+            iterator_valid__num_workers=self.num_workers,
             train_split=train_split,
-            callbacks=self._callbacks(),
+            callbacks=self._callbacks(n_train),
             device=resolve_device(self.device),
             verbose=int(self.verbose),
+            augmentation=make_augmentation(
+                self.augment, self.image_shape_, horizontal_flip=self.horizontal_flip
+            ),
+            batch_mix=make_batch_mix(self.mixup, self.cutmix, len(self.classes_)),
             **self._optimizer_kwargs(),
         )
 
-    def _fit(self, X, y):
-        X, y = self._validate_X(X, y, reset=True)
-        check_classification_targets(y)
-        encoder = LabelEncoder().fit(y)
-        self.classes_ = encoder.classes_
-        if len(self.classes_) < 2:
+    # -- input ----------------------------------------------------------------
+
+    def _validate_X(self, X, y="no_validation", *, reset):
+        """Validate arrays with ``_validate_images``, or a 1-D array of file paths."""
+        if not is_path_array(X):
+            return self._validate_images(X, y, reset=reset)
+        paths = np.asarray([str(p) if not isinstance(p, str) else p for p in X], dtype=object)
+        if reset:
+            size = self._path_image_size(paths)
+            self.image_shape_ = (*size, 3)
+            self.n_features_in_ = int(np.prod(self.image_shape_))
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        if isinstance(y, str) and y == "no_validation":
+            return paths
+        if y is None:
             raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes to "
-                f"train, but y holds only 1 class: {self.classes_[0]!r}."
+                f"This {type(self).__name__} estimator requires y to be passed, "
+                "but the target y is None."
             )
-        y_encoded = encoder.transform(y).astype(np.int64)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(paths, y)
+        return paths, y
+
+    def _path_image_size(self, paths):
+        """(height, width) that files are decoded to in ``fit``."""
+        if self.image_size is None:
+            return common_image_size(paths)
+        if isinstance(self.image_size, Integral):
+            return (int(self.image_size), int(self.image_size))
+        return tuple(int(s) for s in self.image_size)
+
+    def _as_dataset(self, X, y=None, sample_weight=None):
+        """Training or prediction input for skorch.
+
+        Paths become a streaming :class:`ImagePathDataset`; tensors pass
+        through; with ``sample_weight`` the images travel in a dict with their
+        weights.
+        """
+        if isinstance(X, np.ndarray) and X.dtype == object:
+            return ImagePathDataset(
+                X, y, size=self.image_shape_[:2], mode="RGB", sample_weight=sample_weight
+            )
+        if sample_weight is None:
+            return X
+        return {"X": X, "sample_weight": torch.as_tensor(sample_weight, dtype=torch.float32)}
+
+    def _sample_weight(self, X, y, sample_weight):
+        """Per-sample loss weights: ``sample_weight`` times ``class_weight``, float64."""
+        sample_weight = _check_sample_weight(
+            sample_weight, np.empty((len(y), 0)), dtype=np.float64, ensure_non_negative=True
+        )
+        if self.class_weight is not None:
+            if isinstance(self.class_weight, dict):
+                unknown = [label for label in self.class_weight if label not in self.classes_]
+                if unknown:
+                    raise ValueError(
+                        f"class_weight names labels absent from y: {unknown}; the classes "
+                        f"of y are {list(self.classes_)}."
+                    )
+            weights = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+            sample_weight = sample_weight * weights[np.searchsorted(self.classes_, y)]
+        if not sample_weight.sum() > 0:
+            raise ValueError("The sample weights (times class_weight) sum to zero; nothing to learn from.")
+        return sample_weight
+
+    # -- training -------------------------------------------------------------
+
+    def _fit(self, X, y, sample_weight=None, *, classes=None, max_epochs=None):
+        continuing = (self.warm_start or max_epochs == 1) and hasattr(self, "net_")
+        X, y = self._validate_X(X, y, reset=not continuing)
+        check_classification_targets(y)
+        if continuing:
+            unseen = np.setdiff1d(y, self.classes_)
+            if len(unseen):
+                raise ValueError(
+                    f"y holds classes {list(unseen)} not seen in the first fit; "
+                    f"the classes are {list(self.classes_)}."
+                )
+        else:
+            self.classes_ = np.unique(y if classes is None else classes)
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes to "
+                    f"train, but y holds only 1 class: {self.classes_[0]!r}."
+                )
+            if classes is not None and len(np.setdiff1d(y, self.classes_)):
+                raise ValueError(
+                    f"y holds labels {list(np.setdiff1d(y, self.classes_))} that are "
+                    f"not in classes={list(self.classes_)}."
+                )
+        y_encoded = LabelEncoder().fit(self.classes_).transform(y).astype(np.int64)
+        sample_weight = self._sample_weight(X, y, sample_weight)
+        data = self._as_dataset(X, y_encoded, sample_weight)
+        if not continuing:
+            self._seed = int(
+                check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            )
         # fork_rng: seeding here must not change the caller's global torch RNG.
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            module = self._build_module(len(self.classes_), X)
-            self.net_ = self._make_net(module, seed)
-            self.net_.fit(X, y_encoded)
+            torch.manual_seed(self._seed + (self.n_iter_ if continuing else 0))
+            if continuing:
+                self.net_.set_params(max_epochs=max_epochs or self.max_epochs)
+                self.net_.partial_fit(data, y_encoded, epochs=max_epochs or self.max_epochs)
+            else:
+                module = self._build_module(len(self.classes_), data, sample_weight)
+                self.net_ = self._make_net(module, self._seed, len(y))
+                if max_epochs is not None:
+                    self.net_.set_params(max_epochs=max_epochs)
+                self.net_.fit(data, y_encoded)
         self.module_ = self.net_.module_
         self.module_.eval()
         self.history_ = self.net_.history
         self.n_iter_ = len(self.history_)
         return self
+
+    def _partial_fit(self, X, y, classes=None, sample_weight=None):
+        return self._fit(X, y, sample_weight, classes=classes, max_epochs=1)
+
+    def _setup_fit(self):
+        """Hook run before validation in ``fit`` (e.g. loading a backbone)."""
+
+    def _teardown_fit(self):
+        """Hook run after ``fit``, even when it raised."""
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Train the network on images X with labels y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width), \
+                (n_samples, height, width, n_channels), (n_samples, n_features) \
+                or (n_samples,) of file paths
+            Training images, channels last; a 2-D X is read through
+            ``image_shape`` where the estimator has it (else as 1 x n_features
+            images). A 1-D array of str or path-like holds image files,
+            decoded batch by batch while training.
+        y : array-like of shape (n_samples,)
+            Class labels: ints, strings or any hashable labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples in the loss: each batch's loss
+            is ``sum(w_i * loss_i) / sum(w_i)``. With early stopping they also
+            weight the validation loss. None weighs all samples equally.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+
+        Raises
+        ------
+        TypeError
+            If X is sparse, or ``augment`` is not a preset name nor a
+            torchvision v2 transform.
+        ValueError
+            If X is empty, holds NaN, infinity or complex values, has the
+            wrong number of dimensions or looks channels-first; if
+            ``image_shape`` does not match n_features; if y has another
+            length than X or fewer than 2 classes; if ``sample_weight`` is
+            negative, NaN, of the wrong length or all zero; if
+            ``class_weight`` names a label absent from y; if ``augment`` is
+            an unknown preset (the valid ones are listed).
+        sk_imgcls.ImageReadError
+            If an image file cannot be read; the message names the file.
+        """
+        self._setup_fit()
+        try:
+            return self._fit(X, y, sample_weight)
+        finally:
+            self._teardown_fit()
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train one more epoch on the data given.
+
+        The first call on an unfitted estimator initializes the network as
+        ``fit`` does, then trains one epoch; later calls continue from the
+        current weights and optimizer state.
+
+        Parameters
+        ----------
+        X : array-like
+            Images or file paths, as in ``fit``, with the image shape of the
+            first call.
+        y : array-like of shape (n_samples,)
+            Class labels, all among the classes of the first call.
+        classes : array-like of shape (n_classes,), default=None
+            Every class that will ever appear; used by the first call only
+            (default: the labels of its y).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample loss weights, as in ``fit``.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+
+        Raises
+        ------
+        ValueError
+            As ``fit``, and if y holds a class not seen in the first call.
+        """
+        first = not hasattr(self, "net_")
+        if first:
+            self._setup_fit()
+        try:
+            return self._partial_fit(X, y, classes, sample_weight)
+        finally:
+            if first:
+                self._teardown_fit()
+
+    # -- prediction -----------------------------------------------------------
 
     def predict_proba(self, X):
         """Probability estimates for each class.
@@ -134,13 +463,13 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like
-            Images in the layout accepted by ``fit``.
+            Images in the layout accepted by ``fit``, or file paths.
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes), dtype float64
-            Softmax of the network's logits; columns follow ``classes_`` and
-            each row sums to 1.
+            Softmax of the network's logits, averaged over the ``tta`` views
+            when set; columns follow ``classes_`` and each row sums to 1.
 
         Raises
         ------
@@ -150,8 +479,18 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             If X does not have the layout and image shape seen in ``fit``.
         """
         check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
-        proba = self.net_.predict_proba(X).astype(np.float64)
+        data = self._as_dataset(self._validate_X(X, reset=False))
+        if self.tta is None:
+            proba = self.net_.predict_proba(data).astype(np.float64)
+        else:
+            self.module_.eval()
+            with torch.inference_mode():
+                proba = np.concatenate(
+                    [
+                        mean_proba(self.module_, to_tensor(images, self.net_.device), self.tta)
+                        for images, _ in self.net_.get_iterator(self.net_.get_dataset(data))
+                    ]
+                )
         proba /= proba.sum(axis=1, keepdims=True)
         return proba
 
@@ -161,7 +500,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like
-            Images in the layout accepted by ``fit``.
+            Images in the layout accepted by ``fit``, or file paths.
 
         Returns
         -------
@@ -178,3 +517,4 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         """
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
+

@@ -4,9 +4,9 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 from torch import nn
+from torch.utils.data import DataLoader, Subset
 
 from ._base import BaseImageClassifier
 from ._validation import check_images, images_to_tensor
@@ -89,6 +89,45 @@ class CNN(nn.Module):
         return self.head(self.features(x))
 
 
+# Images decoded from files to estimate the per-channel statistics: enough
+# for a standard error far below the pixel quantization step.
+_N_STATS_IMAGES = 256
+
+
+def _channel_stats(X, sample_weight, num_workers=0):
+    """Per-channel mean and standard deviation of images (N, H, W, C).
+
+    X is an in-memory tensor, or a dict holding it under "X": every image
+    counts, weighted by ``sample_weight``, in float64 chunks (so integer
+    weights and repeated images give the same statistics). Or X is a dataset
+    of image files: a random sample of at most ``_N_STATS_IMAGES`` images,
+    drawn from torch's seeded RNG, unweighted.
+    """
+    if isinstance(X, dict):
+        X = X["X"]
+    if isinstance(X, torch.Tensor):
+        weights = torch.as_tensor(sample_weight, dtype=torch.float64)
+        chunks = zip(X.split(4096), weights.split(4096))
+    else:
+        sample = torch.randperm(len(X))[:_N_STATS_IMAGES].tolist()
+        loader = DataLoader(Subset(X, sample), batch_size=32, num_workers=num_workers)
+        chunks = (
+            (images["X"] if isinstance(images, dict) else images, torch.ones(len(images)))
+            for images, _ in loader
+        )
+    total = total_sq = count = 0
+    for images, weight in chunks:
+        pixels = images.reshape(len(images), -1, images.shape[-1]).to(torch.float64)
+        weight = weight.to(torch.float64).view(-1, 1, 1)
+        total = total + (weight * pixels).sum(dim=(0, 1))
+        total_sq = total_sq + (weight * pixels**2).sum(dim=(0, 1))
+        count = count + weight.sum() * pixels.shape[1]
+    mean = total / count
+    std = (total_sq / count - mean**2).clamp(min=0).sqrt()
+    std[std < 1e-8] = 1.0
+    return mean, std
+
+
 class CNNClassifier(BaseImageClassifier):
     """Convolutional neural network classifier for images, trained from scratch.
 
@@ -116,6 +155,10 @@ class CNNClassifier(BaseImageClassifier):
         last, as ``X.reshape(n_samples, *image_shape)``. None reads each row
         as a single-channel image of height 1 and width n_features. Ignored
         for 3-D and 4-D X.
+    image_size : int or tuple of (int, int) or None, default=None
+        Only for X given as file paths: the (height, width) in pixels every
+        image is resized to when decoded (an int gives a square). None keeps
+        the files' own size, which must then be the same for all of them.
     lr : float, default=1e-3
         Learning rate of the optimizer.
     optimizer : {"adam", "adamw", "sgd"}, default="adam"
@@ -124,7 +167,7 @@ class CNNClassifier(BaseImageClassifier):
         Momentum of SGD; ignored by the other optimizers.
     weight_decay : float >= 0, default=0.0
         L2 penalty (decoupled for AdamW).
-    batch_size : int, default=64
+    batch_size : int, default=32
         Images per gradient step and per prediction batch.
     max_epochs : int, default=30
         Passes over the training data (fewer with early stopping).
@@ -138,6 +181,48 @@ class CNNClassifier(BaseImageClassifier):
         Share of the training data held out for early stopping.
     n_iter_no_change : int, default=5
         Epochs without improvement of the validation loss before stopping.
+    augment : None, {"light", "standard", "strong"} or torchvision v2 transform, default=None
+        Augmentation of training batches only (never validation or
+        prediction), image by image. "light": random translation by up to
+        1/8 of each side (reflection padding and ``RandomCrop``); "standard":
+        light plus Cutout (``RandomErasing``, p=0.5, 2-12% of the area);
+        "strong": ``RandomResizedCrop`` (scale 0.5-1), ``RandomRotation``
+        (15 degrees) and ``RandomErasing``. Presets add
+        ``RandomHorizontalFlip`` when ``horizontal_flip``. A
+        ``torchvision.transforms.v2`` transform is applied as given to each
+        (n_channels, height, width) image tensor, in the input dtype.
+    horizontal_flip : bool, default=True
+        Whether the presets flip images left-right; switch it off for digits
+        and text.
+    mixup : float >= 0, default=0.0
+        Alpha of ``torchvision.transforms.v2.MixUp`` on training batches
+        (Zhang et al., 2018); 0 disables it.
+    cutmix : float >= 0, default=0.0
+        Alpha of ``torchvision.transforms.v2.CutMix`` (Yun et al., 2019); with
+        ``mixup`` too, one of the two is drawn per batch.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, as in scikit-learn: a dict maps
+        labels to weights, "balanced" uses ``n_samples / (n_classes *
+        np.bincount(y))``. Multiplies ``sample_weight``.
+    label_smoothing : float in [0, 1), default=0.0
+        Label smoothing of the cross-entropy (Szegedy et al., 2016).
+    lr_schedule : {"cosine", "onecycle", "plateau"} or None, default=None
+        Learning-rate schedule, through skorch's ``LRScheduler`` on torch's
+        schedulers: "cosine" (``CosineAnnealingLR`` per epoch), "onecycle"
+        (``OneCycleLR`` per batch, peaking at ``lr``), "plateau"
+        (``ReduceLROnPlateau`` by 0.2 on the validation loss with early
+        stopping, else the training loss). None keeps ``lr`` constant.
+    warmup_epochs : int, default=0
+        Epochs of linear warm-up (``LinearLR``) before the schedule; for
+        "onecycle", the share of the rise. Not supported with "plateau".
+    tta : {"flip", "crop", "flip_crop"} or None, default=None
+        Test-time augmentation: ``predict_proba`` averages the softmax over
+        the image and its horizontal mirror ("flip"), four copies shifted by
+        1/8 of the side ("crop"), or both (10 views).
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted estimator continues training the
+        current weights for ``max_epochs`` more epochs (same classes and
+        image shape) instead of starting anew.
     device : str, default="auto"
         Torch device; "auto" picks "cuda" when a GPU is present, else "cpu".
     random_state : int, RandomState instance or None, default=None
@@ -150,6 +235,10 @@ class CNNClassifier(BaseImageClassifier):
     callbacks : list of skorch callbacks or (name, callback) tuples, default=None
         Extra skorch callbacks (``skorch.callbacks``), for example
         ``Checkpoint`` or ``LRScheduler``. Each fit uses fresh deep copies.
+    num_workers : int, default=0
+        Worker processes of the ``torch.utils.data.DataLoader`` that decodes
+        image files when X holds paths (0 decodes in the main process).
+        In-memory arrays are batched without a DataLoader.
 
     Attributes
     ----------
@@ -214,6 +303,7 @@ class CNNClassifier(BaseImageClassifier):
         "residual": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "image_shape": [tuple, list, None],
+        "image_size": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
     }
 
     def __init__(
@@ -224,25 +314,38 @@ class CNNClassifier(BaseImageClassifier):
         residual=False,
         dropout=0.2,
         image_shape=None,
+        image_size=None,
         lr=1e-3,
         optimizer="adam",
         momentum=0.9,
         weight_decay=0.0,
-        batch_size=64,
+        batch_size=32,
         max_epochs=30,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=5,
+        augment=None,
+        horizontal_flip=True,
+        mixup=0.0,
+        cutmix=0.0,
+        class_weight=None,
+        label_smoothing=0.0,
+        lr_schedule=None,
+        warmup_epochs=0,
+        tta=None,
+        warm_start=False,
         device="auto",
         random_state=None,
         verbose=0,
         callbacks=None,
+        num_workers=0,
     ):
         self.depth = depth
         self.width = width
         self.residual = residual
         self.dropout = dropout
         self.image_shape = image_shape
+        self.image_size = image_size
         self.lr = lr
         self.optimizer = optimizer
         self.momentum = momentum
@@ -252,22 +355,30 @@ class CNNClassifier(BaseImageClassifier):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.augment = augment
+        self.horizontal_flip = horizontal_flip
+        self.mixup = mixup
+        self.cutmix = cutmix
+        self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
+        self.lr_schedule = lr_schedule
+        self.warmup_epochs = warmup_epochs
+        self.tta = tta
+        self.warm_start = warm_start
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.num_workers = num_workers
 
-    def _validate_X(self, X, y="no_validation", *, reset):
+    def _validate_images(self, X, y="no_validation", *, reset):
         out = check_images(self, X, y, reset=reset, image_shape=self.image_shape)
         images, y = out if isinstance(out, tuple) else (out, None)
         tensor = images_to_tensor(images)
         return tensor if y is None else (tensor, y)
 
-    def _build_module(self, n_classes, X):
-        flat = X.reshape(-1, X.shape[-1]).to(torch.float64)
-        mean = flat.mean(dim=0)
-        std = flat.std(dim=0, correction=0)
-        std[std < 1e-8] = 1.0
+    def _build_module(self, n_classes, X, sample_weight):
+        mean, std = _channel_stats(X, sample_weight, self.num_workers)
         return CNN(
             self.image_shape_,
             n_classes,
@@ -278,33 +389,3 @@ class CNNClassifier(BaseImageClassifier):
             mean=mean,
             std=std,
         )
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
-        """Train the network on images X with labels y.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, height, width), \
-                (n_samples, height, width, n_channels) or (n_samples, n_features)
-            Training images, channels last; a 2-D X is read through
-            ``image_shape``. uint8 in [0, 255] or floats in any range.
-        y : array-like of shape (n_samples,)
-            Class labels: ints, strings or any hashable labels.
-
-        Returns
-        -------
-        self : CNNClassifier
-            The fitted estimator.
-
-        Raises
-        ------
-        TypeError
-            If X is sparse.
-        ValueError
-            If X is empty, holds NaN, infinity or complex values, has the
-            wrong number of dimensions or looks channels-first; if
-            ``image_shape`` does not match n_features; if y has another
-            length than X or fewer than 2 classes.
-        """
-        return self._fit(X, y)

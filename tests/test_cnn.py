@@ -64,7 +64,7 @@ def test_predict_returns_non_contiguous_integer_labels():
     """Check that integer labels such as -3 and 10 come back unchanged."""
     X, y = _blobs(n_classes=3)
     labels = np.array([-3, 7, 10])[y]
-    clf = _small(max_epochs=10).fit(X, labels)
+    clf = _small(max_epochs=20, lr=0.01, batch_size=16).fit(X, labels)
     assert set(clf.predict(X)) <= {-3, 7, 10}
     assert np.mean(clf.predict(X) == labels) > 0.8
 
@@ -73,7 +73,7 @@ def test_predict_proba_columns_follow_classes():
     """Check that predict_proba has one column per class, in classes_ order, summing to 1."""
     X, y = _blobs(n_classes=3)
     labels = np.array(["c", "a", "b"])[y]
-    clf = _small(max_epochs=10).fit(X, labels)
+    clf = _small(max_epochs=20, lr=0.01, batch_size=16).fit(X, labels)
     proba = clf.predict_proba(X)
     assert proba.shape == (len(X), 3) and proba.dtype == np.float64
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
