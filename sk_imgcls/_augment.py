@@ -140,6 +140,29 @@ def augment_batch(images, labels, transform, mix):
     return chw.permute(0, 2, 3, 1), labels
 
 
+class BatchAugmentation:
+    """A training-batch augmentation: per-image ``transform``, then batch ``mix``.
+
+    A plain object rather than a ``torch.nn.Module`` so that skorch, which
+    manages the modules of a net itself, holds it as an ordinary attribute.
+
+    Parameters
+    ----------
+    transform : callable or None
+        Per-image transform on (C, H, W) tensors.
+    mix : callable or None
+        From :func:`make_batch_mix`.
+    """
+
+    def __init__(self, transform, mix):
+        self.transform = transform
+        self.mix = mix
+
+    def __call__(self, images, labels):
+        """Augment a batch; see :func:`augment_batch`."""
+        return augment_batch(images, labels, self.transform, self.mix)
+
+
 TTA_OPTIONS = ("flip", "crop", "flip_crop")
 
 

@@ -24,7 +24,13 @@ from skorch.dataset import ValidSplit, unpack_data
 from skorch.utils import to_tensor
 from torch.optim import lr_scheduler
 
-from ._augment import TTA_OPTIONS, augment_batch, make_augmentation, make_batch_mix, mean_proba
+from ._augment import (
+    TTA_OPTIONS,
+    BatchAugmentation,
+    make_augmentation,
+    make_batch_mix,
+    mean_proba,
+)
 from ._data import BatchLoader, ImagePathDataset, common_image_size
 from ._validation import is_path_array
 
@@ -47,21 +53,20 @@ class WeightedNet(NeuralNetClassifier):
 
     Training inputs are dicts ``{"X": images, "sample_weight": weights}``; the
     loss of a batch is ``sum(w_i * l_i) / sum(w_i)`` over its cross-entropy
-    terms ``l_i`` (the criterion has ``reduction="none"``). ``augmentation``
-    (per image) and ``batch_mix`` (MixUp/CutMix) touch training batches only,
-    never validation or prediction.
+    terms ``l_i`` (the criterion has ``reduction="none"``). ``augmentation``,
+    a :class:`~sk_imgcls._augment.BatchAugmentation`, touches training
+    batches only, never validation or prediction.
     """
 
-    def __init__(self, *args, augmentation=None, batch_mix=None, **kwargs):
+    def __init__(self, *args, augmentation=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.augmentation = augmentation
-        self.batch_mix = batch_mix
 
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         Xi, yi = unpack_data(batch)
-        if self.augmentation is not None or self.batch_mix is not None:
-            images, yi = augment_batch(Xi["X"], yi, self.augmentation, self.batch_mix)
+        if self.augmentation is not None:
+            images, yi = self.augmentation(Xi["X"], yi)
             Xi = {**Xi, "X": images}
         y_pred = self.infer(Xi, **fit_params)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
@@ -93,7 +98,9 @@ def _warmup_then(optimizer, *, warmup_epochs, after):
     return lr_scheduler.SequentialLR(optimizer, [warmup, main], milestones=[warmup_epochs])
 
 
-def _cosine(optimizer, *, warmup_epochs, max_epochs):
+# skorch's LRScheduler passes last_epoch=-1 to a policy it builds at the start
+# of training; both schedules below always start from the first epoch.
+def _cosine(optimizer, *, warmup_epochs, max_epochs, last_epoch=-1):
     return _warmup_then(
         optimizer,
         warmup_epochs=warmup_epochs,
@@ -103,7 +110,7 @@ def _cosine(optimizer, *, warmup_epochs, max_epochs):
     )
 
 
-def _constant(optimizer, *, warmup_epochs):
+def _constant(optimizer, *, warmup_epochs, last_epoch=-1):
     return _warmup_then(
         optimizer,
         warmup_epochs=warmup_epochs,
@@ -212,6 +219,15 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             callbacks.append((named[0], copy.deepcopy(named[1])))
         return callbacks
 
+    def _augmentation(self):
+        transform = make_augmentation(
+            self.augment, self.image_shape_, horizontal_flip=self.horizontal_flip
+        )
+        mix = make_batch_mix(self.mixup, self.cutmix, len(self.classes_))
+        if transform is None and mix is None:
+            return None
+        return BatchAugmentation(transform, mix)
+
     def _make_net(self, module, seed, n_samples):
         n_train = n_samples
         train_split = None
@@ -236,10 +252,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             callbacks=self._callbacks(n_train),
             device=resolve_device(self.device),
             verbose=int(self.verbose),
-            augmentation=make_augmentation(
-                self.augment, self.image_shape_, horizontal_flip=self.horizontal_flip
-            ),
-            batch_mix=make_batch_mix(self.mixup, self.cutmix, len(self.classes_)),
+            augmentation=self._augmentation(),
             **self._optimizer_kwargs(),
         )
 
