@@ -1,11 +1,27 @@
 """Deep-learning image classification with the scikit-learn API.
 
-``CNNClassifier`` trains a convolutional network from scratch; the
-``preprocessing`` subpackage holds image transformers for Pipelines.
+:class:`CNNClassifier` trains a convolutional network from scratch and
+:class:`TransferClassifier` fine-tunes a pretrained torchvision or timm
+backbone; :class:`PretrainedFeatures` turns images into backbone embeddings.
+The :mod:`sk_imgcls.preprocessing` transformers prepare images inside a
+Pipeline and :mod:`sk_imgcls.datasets` loads folders of photos, digits and
+Fashion-MNIST.
 """
 
+from ._backbones import Backbone, PreprocessingConfig, load_backbone
 from ._cnn import CNNClassifier
+from ._image_io import ImageReadError
+from ._transfer import PretrainedFeatures, TransferClassifier
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["CNNClassifier", "__version__"]
+__all__ = [
+    "Backbone",
+    "CNNClassifier",
+    "ImageReadError",
+    "PreprocessingConfig",
+    "PretrainedFeatures",
+    "TransferClassifier",
+    "__version__",
+    "load_backbone",
+]

@@ -197,7 +197,10 @@ def tta_views(images, tta):
     return views
 
 
-def mean_proba(module, images, tta):
-    """Average softmax over the test-time views of ``images``; float64 numpy (N, n_classes)."""
-    probas = [torch.softmax(module(view), dim=1).to(torch.float64) for view in tta_views(images, tta)]
+def mean_proba(forward, images, tta):
+    """Average softmax over the test-time views of ``images``; float64 numpy (N, n_classes).
+
+    ``forward`` maps a batch of images to logits.
+    """
+    probas = [torch.softmax(forward(view), dim=1).to(torch.float64) for view in tta_views(images, tta)]
     return np.asarray(torch.stack(probas).mean(dim=0))

@@ -1,5 +1,6 @@
 """What CNNClassifier and TransferClassifier share: a skorch-trained classifier."""
 
+import contextlib
 import copy
 import math
 from numbers import Integral, Real
@@ -41,6 +42,48 @@ _OPTIMIZERS = {
 }
 
 
+def draw_seed(random_state):
+    """An int seed for torch from a scikit-learn ``random_state``."""
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+@contextlib.contextmanager
+def seeded_torch(seed):
+    """Seed torch's CPU RNG inside the block and restore the caller's state after it."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def padded_forward(module, x, batch_size):
+    """``module(x)`` with a short batch padded by zeros to ``batch_size`` rows.
+
+    CPU kernels (oneDNN) pick their algorithm by batch size, which changes
+    float32 results in the last bits. Evaluating every batch at the same size
+    makes a sample's output independent of the samples given with it, so
+    ``predict(X)[mask]`` equals ``predict(X[mask])`` exactly. The price is
+    computing ``batch_size`` rows for a final, shorter batch.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        In eval mode.
+    x : torch.Tensor of shape (n, ...)
+        With ``n <= batch_size``.
+    batch_size : int
+        Rows every evaluation runs with.
+
+    Returns
+    -------
+    out : torch.Tensor of shape (n, ...)
+    """
+    n = len(x)
+    if n >= batch_size:
+        return module(x)
+    padding = x.new_zeros((batch_size - n, *x.shape[1:]))
+    return module(torch.cat([x, padding]))[:n]
+
+
 def resolve_device(device):
     """Map "auto" to "cuda" when a GPU is present, else "cpu"."""
     if device == "auto":
@@ -76,7 +119,10 @@ class WeightedNet(NeuralNetClassifier):
     def infer(self, x, **fit_params):
         if isinstance(x, dict):
             x = x["X"]
-        return self.module_(to_tensor(x, device=self.device), **fit_params)
+        x = to_tensor(x, device=self.device)
+        if self.module_.training:
+            return self.module_(x, **fit_params)
+        return padded_forward(self.module_, x, self.batch_size)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_true = to_tensor(y_true, device=self.device)
@@ -350,13 +396,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         y_encoded = LabelEncoder().fit(self.classes_).transform(y).astype(np.int64)
         sample_weight = self._sample_weight(X, y, sample_weight)
         data = self._as_dataset(X, y_encoded, sample_weight)
-        if not continuing:
-            self._seed = int(
-                check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-            )
-        # fork_rng: seeding here must not change the caller's global torch RNG.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self._seed + (self.n_iter_ if continuing else 0))
+        with seeded_torch(self._seed + (self.n_iter_ if continuing else 0)):
             if continuing:
                 self.net_.set_params(max_epochs=max_epochs or self.max_epochs)
                 self.net_.partial_fit(data, y_encoded, epochs=max_epochs or self.max_epochs)
@@ -422,7 +462,9 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         sk_imgcls.ImageReadError
             If an image file cannot be read; the message names the file.
         """
-        self._setup_fit()
+        self._seed = draw_seed(self.random_state)
+        with seeded_torch(self._seed):
+            self._setup_fit()
         try:
             return self._fit(X, y, sample_weight)
         finally:
@@ -461,7 +503,9 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         """
         first = not hasattr(self, "net_")
         if first:
-            self._setup_fit()
+            self._seed = draw_seed(self.random_state)
+            with seeded_torch(self._seed):
+                self._setup_fit()
         try:
             return self._partial_fit(X, y, classes, sample_weight)
         finally:
@@ -500,7 +544,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             with torch.inference_mode():
                 proba = np.concatenate(
                     [
-                        mean_proba(self.module_, to_tensor(images, self.net_.device), self.tta)
+                        mean_proba(self.net_.infer, to_tensor(images, self.net_.device), self.tta)
                         for images, _ in self.net_.get_iterator(self.net_.get_dataset(data))
                     ]
                 )

@@ -100,8 +100,8 @@ def _channel_stats(X, sample_weight, num_workers=0):
     X is an in-memory tensor, or a dict holding it under "X": every image
     counts, weighted by ``sample_weight``, in float64 chunks (so integer
     weights and repeated images give the same statistics). Or X is a dataset
-    of image files: a random sample of at most ``_N_STATS_IMAGES`` images,
-    drawn from torch's seeded RNG, unweighted.
+    of image files: a fixed random sample of at most ``_N_STATS_IMAGES``
+    images, unweighted.
     """
     if isinstance(X, dict):
         X = X["X"]
@@ -109,12 +109,15 @@ def _channel_stats(X, sample_weight, num_workers=0):
         weights = torch.as_tensor(sample_weight, dtype=torch.float64)
         chunks = zip(X.split(4096), weights.split(4096))
     else:
-        sample = torch.randperm(len(X))[:_N_STATS_IMAGES].tolist()
-        loader = DataLoader(Subset(X, sample), batch_size=32, num_workers=num_workers)
-        chunks = (
-            (images["X"] if isinstance(images, dict) else images, torch.ones(len(images)))
-            for images, _ in loader
+        # A fixed generator: the sample is reproducible and leaves the seeded
+        # stream that initializes and shuffles the network untouched.
+        generator = torch.Generator().manual_seed(0)
+        sample = torch.randperm(len(X), generator=generator)[:_N_STATS_IMAGES].tolist()
+        loader = DataLoader(
+            Subset(X, sample), batch_size=32, num_workers=num_workers, generator=generator
         )
+        batches = (b["X"] if isinstance(b, dict) else b for b, _ in loader)
+        chunks = ((images, torch.ones(len(images))) for images in batches)
     total = total_sq = count = 0
     for images, weight in chunks:
         pixels = images.reshape(len(images), -1, images.shape[-1]).to(torch.float64)
@@ -246,7 +249,7 @@ class CNNClassifier(BaseImageClassifier):
         Class labels seen in ``fit``, sorted.
     n_features_in_ : int
         Values per image seen in ``fit`` (height * width * n_channels).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Column names, when X was a DataFrame with string column names.
     image_shape_ : tuple of int
         (height, width, n_channels) of the images seen in ``fit``.

@@ -2,8 +2,9 @@
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Subset
+
+from ._image_io import open_image, read_image_size
 
 
 
@@ -59,8 +60,6 @@ class ImagePathDataset(Dataset):
         return len(self.paths)
 
     def __getitem__(self, i):
-        from ._image_io import open_image
-
         image = open_image(
             self.paths[i], mode=self.mode, size=self.size, interpolation=self.interpolation
         )
@@ -73,25 +72,6 @@ class ImagePathDataset(Dataset):
         return image, label
 
 
-def probe_image_size(path):
-    """Return the (height, width) a file decodes to, reading only its header.
-
-    EXIF orientations that rotate by 90 degrees swap height and width, as
-    :func:`~sk_imgcls._image_io.open_image` applies them.
-    """
-    from ._image_io import open_image
-
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-            orientation = image.getexif().get(0x0112, 1)
-    except Exception:
-        # Let the decoder raise its precise, file-naming error.
-        open_image(path)
-        raise
-    return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
-
-
 def common_image_size(paths, max_listed=5):
     """Return the (height, width) shared by every file, or raise listing the sizes found.
 
@@ -102,7 +82,7 @@ def common_image_size(paths, max_listed=5):
     """
     sizes = {}
     for path in paths:
-        sizes.setdefault(probe_image_size(path), path)
+        sizes.setdefault(read_image_size(path), path)
     if len(sizes) > 1:
         found = ", ".join(f"{h}x{w} ({p})" for (h, w), p in list(sizes.items())[:max_listed])
         raise ValueError(
@@ -172,10 +152,14 @@ class BatchLoader:
             isinstance(X, dict) and all(isinstance(v, torch.Tensor) for v in X.values())
         )
         if not in_memory:
+            # Its own generator: a DataLoader draws worker seeds from the
+            # global RNG, which would shift the seeded stream of the
+            # shuffling away from what in-memory training sees.
             yield from DataLoader(
                 self.dataset,
                 batch_sampler=[b.tolist() for b in self._batches()],
                 num_workers=self.num_workers,
+                generator=torch.Generator(),
             )
             return
         y = base.y

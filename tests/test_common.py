@@ -18,10 +18,18 @@ CHECK_PARAMS = {
     # 30 epochs of 2 mini-batches are too few Adam steps to converge at the
     # default lr=1e-3.
     "CNNClassifier": dict(lr=1e-2),
-    # The defaults are sized for real work (a pretrained 224-pixel backbone,
-    # fetched by name); the checks use a small random-init one.
-    "TransferClassifier": dict(backbone="resnet18", weights=None, image_size=32, max_epochs=30),
-    "PretrainedFeatures": dict(backbone="resnet18", weights=None, image_size=32),
+    # The defaults are sized for real work (a pretrained 224-pixel backbone);
+    # the checks use timm's tiny random-init test network at 16 pixels. A
+    # random backbone has nothing to probe, so it trains whole, at a higher lr.
+    "TransferClassifier": dict(
+        backbone="timm/test_efficientnet",
+        weights=None,
+        image_size=16,
+        freeze="none",
+        lr=1e-2,
+        max_epochs=10,
+    ),
+    "PretrainedFeatures": dict(backbone="timm/test_efficientnet", weights=None, image_size=16),
 }
 
 _SAMPLE_WEIGHT_REASON = (

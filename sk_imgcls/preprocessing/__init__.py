@@ -7,7 +7,16 @@ shape). The pixel work is torchvision's (``torchvision.transforms.v2``).
 """
 
 from ._color import Grayscale, Rescale
+from ._loader import ImageLoader
 from ._reshape import Flatten, ImageReshaper
 from ._resize import CenterCrop, Resize
 
-__all__ = ["CenterCrop", "Flatten", "Grayscale", "ImageReshaper", "Rescale", "Resize"]
+__all__ = [
+    "CenterCrop",
+    "Flatten",
+    "Grayscale",
+    "ImageLoader",
+    "ImageReshaper",
+    "Rescale",
+    "Resize",
+]

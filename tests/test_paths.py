@@ -1,0 +1,127 @@
+"""Tests for classifiers fed image file paths, streamed from disk."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.pipeline import make_pipeline
+
+import sk_imgcls._data as data_module
+from sk_imgcls import CNNClassifier, ImageReadError
+from sk_imgcls.datasets import load_image_folder
+from sk_imgcls.preprocessing import ImageLoader
+
+HYMENOPTERA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hymenoptera"
+
+
+def _write_folder(root, n_per_class=24, size=(20, 16), seed=0):
+    """Two classes of generated JPEGs: dark images with a bright square, or the opposite."""
+    rng = np.random.RandomState(seed)
+    for label, name in enumerate(["dark", "light"]):
+        (root / name).mkdir(parents=True)
+        for i in range(n_per_class):
+            base = 60 if label == 0 else 190
+            pixels = np.clip(rng.normal(base, 20, size=(*size, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i:03d}.jpg", quality=95)
+    return load_image_folder(root)
+
+
+def _clf(**params):
+    return CNNClassifier(**{"max_epochs": 4, "width": 8, "lr": 1e-2, "random_state": 0, **params})
+
+
+def test_fit_and_predict_from_paths(tmp_path):
+    """Check that a CNN trains on file paths and predicts labels for paths."""
+    paths, labels = _write_folder(tmp_path)
+    clf = _clf().fit(paths, labels)
+    assert clf.image_shape_ == (20, 16, 3)
+    assert clf.n_features_in_ == 20 * 16 * 3
+    assert clf.score(paths, labels) > 0.9
+    assert set(clf.predict(paths)) <= {"dark", "light"}
+
+
+def test_image_size_resizes_files_of_mixed_sizes(tmp_path):
+    """Check that image_size sets the decoded size, and mixed sizes without it raise."""
+    paths, labels = _write_folder(tmp_path)
+    Image.new("RGB", (50, 30)).save(tmp_path / "dark" / "odd.png")
+    paths, labels = load_image_folder(tmp_path)
+    with pytest.raises(ValueError, match="2 different sizes.*30x50"):
+        _clf().fit(paths, labels)
+    clf = _clf(image_size=(12, 10)).fit(paths, labels)
+    assert clf.image_shape_ == (12, 10, 3)
+    assert clf.predict_proba(paths).shape == (len(paths), 2)
+
+
+def test_paths_and_image_loader_pipeline_reach_the_same_accuracy(tmp_path):
+    """Check that paths fed directly and ImageLoader then CNN give the same accuracy."""
+    paths, labels = _write_folder(tmp_path, n_per_class=30)
+    train, test = np.arange(len(paths)) % 3 != 0, np.arange(len(paths)) % 3 == 0
+    direct = _clf(image_size=16).fit(paths[train], labels[train])
+    pipe = make_pipeline(ImageLoader(size=(16, 16)), _clf()).fit(paths[train], labels[train])
+    assert direct.score(paths[test], labels[test]) == pipe.score(paths[test], labels[test])
+
+
+def test_path_batches_are_decoded_lazily_by_a_dataloader(tmp_path, monkeypatch):
+    """Check that files are decoded per item during training, never all up front."""
+    paths, labels = _write_folder(tmp_path, n_per_class=8)
+    calls = []
+    original = data_module.open_image
+
+    def counting_open_image(path, **kwargs):
+        calls.append(path)
+        return original(path, **kwargs)
+
+    monkeypatch.setattr(data_module, "open_image", counting_open_image)
+    clf = _clf(max_epochs=2, batch_size=4).fit(paths, labels)
+    # Statistics sample (at most 256 images) plus one decode per image per epoch.
+    assert len(calls) == len(paths) + 2 * len(paths)
+    assert clf.n_iter_ == 2
+
+
+def test_num_workers_decode_in_worker_processes(tmp_path):
+    """Check that num_workers=2 gives the same model as decoding in the main process."""
+    paths, labels = _write_folder(tmp_path, n_per_class=8)
+    a = _clf(max_epochs=2).fit(paths, labels).predict_proba(paths)
+    b = _clf(max_epochs=2, num_workers=2).fit(paths, labels).predict_proba(paths)
+    np.testing.assert_allclose(a, b, rtol=1e-5)
+
+
+def test_bad_file_during_fit_names_the_file(tmp_path):
+    """Check that a broken file in the training paths raises ImageReadError naming it."""
+    paths, labels = _write_folder(tmp_path, n_per_class=6)
+    bad = tmp_path / "light" / "broken.jpg"
+    bad.write_text("not an image")
+    paths, labels = load_image_folder(tmp_path)
+    with pytest.raises(ImageReadError, match="broken.jpg"):
+        _clf(image_size=8).fit(paths, labels)
+
+
+def test_fitted_on_paths_predicts_arrays_of_the_decoded_shape(tmp_path):
+    """Check that a model fitted on paths accepts arrays shaped like the decoded images."""
+    paths, labels = _write_folder(tmp_path, n_per_class=6)
+    clf = _clf().fit(paths, labels)
+    images = ImageLoader().transform(paths)
+    np.testing.assert_allclose(clf.predict_proba(images), clf.predict_proba(paths), rtol=1e-5)
+    with pytest.raises(ValueError, match="fitted on images of shape"):
+        clf.predict(images[:, :10])
+
+
+def test_path_labels_length_mismatch_raises(tmp_path):
+    """Check that y must have one label per path."""
+    paths, labels = _write_folder(tmp_path, n_per_class=4)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        _clf().fit(paths, labels[:-1])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HYMENOPTERA.is_dir(), reason="../shared/data/hymenoptera is absent")
+def test_ants_bees_from_scratch_example_runs():
+    """Check that the from-scratch example trains on the real photos and reports accuracy."""
+    import runpy
+
+    namespace = runpy.run_path(
+        str(Path(__file__).resolve().parents[1] / "examples" / "plot_ants_bees_from_scratch.py")
+    )
+    accuracy = namespace["main"]()
+    assert 0.0 <= accuracy <= 1.0

@@ -1,0 +1,282 @@
+"""Tests for TransferClassifier and PretrainedFeatures."""
+
+import pickle
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline, make_pipeline
+
+import sk_imgcls._transfer as transfer_module
+from sk_imgcls import PretrainedFeatures, TransferClassifier
+from sk_imgcls._base import draw_seed, seeded_torch
+from sk_imgcls.datasets import load_image_folder
+
+HYMENOPTERA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hymenoptera"
+needs_photos = pytest.mark.skipif(
+    not HYMENOPTERA.is_dir(), reason="../shared/data/hymenoptera is absent"
+)
+
+
+def _small(**params):
+    defaults = dict(
+        backbone="resnet18", weights=None, image_size=32, max_epochs=2, random_state=0
+    )
+    return TransferClassifier(**{**defaults, **params})
+
+
+def _images(n=16, size=(40, 48), channels=3, seed=0):
+    rng = np.random.RandomState(seed)
+    y = np.arange(n) % 2
+    X = rng.randint(0, 120, size=(n, *size, channels)) + 100 * y.reshape(-1, 1, 1, 1)
+    return X.astype(np.uint8), y
+
+
+def _backbone_state(clf):
+    return {k: v.clone() for k, v in clf.module_.features.state_dict().items()}
+
+
+def test_fit_predict_on_arrays_of_any_size():
+    """Check that arrays of any size are resized and cropped to the backbone's input."""
+    X, y = _images(size=(40, 48))
+    clf = _small().fit(X, y)
+    assert clf.predict_proba(X).shape == (16, 2)
+    assert clf.preprocess_.crop == 32
+    assert clf.image_shape_ == (40, 48, 3)
+    X_big, _ = _images(size=(100, 70))
+    assert _small().fit(X_big, y).predict(X_big).shape == (16,)
+
+
+def test_grayscale_becomes_three_channels():
+    """Check that single-channel images are fed to the backbone as RGB."""
+    X, y = _images(channels=1)
+    clf = _small().fit(X[..., 0], y)
+    assert clf.predict(X[..., 0]).shape == (16,)
+    batch = clf.preprocess_(torch.as_tensor(X[:2]))
+    assert batch.shape == (2, 32, 32, 3)
+    assert torch.equal(batch[..., 0], batch[..., 2])
+
+
+def test_preprocessing_matches_the_weights_config():
+    """Check that the default backbone resizes to 256, crops 224, bicubic, mean=std=0.5."""
+    clf = TransferClassifier()
+    clf._setup_fit()
+    config = clf._backbone.config
+    assert (clf.preprocess_.crop, clf.preprocess_.resize) == (224, round(224 / config.crop_pct))
+    assert clf.preprocess_.interpolation.value == "bicubic"
+    assert config.mean == (0.5, 0.5, 0.5) and config.std == (0.5, 0.5, 0.5)
+
+
+def test_freeze_backbone_is_a_linear_probe():
+    """Check that freeze='backbone' trains only the head and keeps batch-norm statistics."""
+    X, y = _images()
+    clf = _small(freeze="backbone")
+    with seeded_torch(draw_seed(clf.random_state)):
+        clf._setup_fit()
+    reference = clf._build_module(2, None, None)
+    before = {k: v.clone() for k, v in reference.features.state_dict().items()}
+    clf = _small(freeze="backbone").fit(X, y)
+    after = _backbone_state(clf)
+    for name, value in before.items():
+        torch.testing.assert_close(after[name], value, msg=name)
+    assert not all(p.requires_grad for p in clf.module_.features.parameters())
+
+
+def test_freeze_none_trains_the_backbone():
+    """Check that freeze='none' changes the backbone's weights."""
+    X, y = _images()
+    clf = _small(freeze="none", max_epochs=1, lr=1e-2).fit(X, y)
+    reference = _small(freeze="backbone", max_epochs=1).fit(X, y)
+    changed = [
+        not torch.equal(a, b)
+        for (name, a), b in zip(_backbone_state(clf).items(), _backbone_state(reference).values())
+        if "weight" in name
+    ]
+    assert any(changed)
+
+
+def test_fine_tune_freezes_the_head_epochs_then_lowers_the_backbone_lr():
+    """Check fastai's schedule: head only for freeze_epochs, then backbone at lr * scale."""
+    X, y = _images()
+    states = []
+
+    from skorch.callbacks import Callback
+
+    class Record(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            states.append({k: v.clone() for k, v in net.module_.features.state_dict().items()})
+
+    clf = _small(
+        freeze="fine_tune", freeze_epochs=1, max_epochs=2, lr=1e-2, backbone_lr_scale=0.1,
+        callbacks=[Record()],
+    ).fit(X, y)
+    conv = next(k for k in states[0] if k.endswith("conv1.weight"))
+    groups = clf.net_.optimizer_.param_groups
+    assert sorted(g["lr"] for g in groups) == pytest.approx([1e-3, 1e-2])
+    assert not torch.equal(states[0][conv], states[1][conv])
+    frozen_epoch = _small(freeze="backbone", max_epochs=1).fit(X, y)
+    torch.testing.assert_close(states[0][conv], _backbone_state(frozen_epoch)[conv])
+
+
+def test_paths_are_streamed_and_preprocessed(tmp_path):
+    """Check that file paths of mixed sizes go through the backbone preprocessing."""
+    rng = np.random.RandomState(0)
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for i in range(6):
+            size = (30 + 7 * i, 50)
+            pixels = rng.randint(0, 255, size=(*size, 3)).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / label / f"{i}.png")
+    paths, labels = load_image_folder(tmp_path)
+    clf = _small().fit(paths, labels)
+    assert clf.image_shape_ == (32, 32, 3)
+    assert clf.predict(paths).shape == (12,)
+    features = PretrainedFeatures("resnet18", weights=None, image_size=32).fit(paths)
+    assert features.transform(paths).shape == (12, 512)
+
+
+def test_grid_search_over_lr_freeze_and_backbone():
+    """Check that GridSearchCV works over lr, freeze and backbone."""
+    X, y = _images(n=12)
+    search = GridSearchCV(
+        _small(max_epochs=1, batch_size=8),
+        {
+            "lr": [1e-3, 1e-2],
+            "freeze": ["backbone", "none"],
+            "backbone": ["resnet18", "mobilenet_v3_small"],
+        },
+        cv=2,
+        error_score="raise",
+    ).fit(X, y)
+    assert len(search.cv_results_["params"]) == 8
+
+
+def test_clone_and_pickle():
+    """Check that a fitted TransferClassifier pickles and clones."""
+    X, y = _images()
+    clf = _small().fit(X, y)
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+    fresh = clone(clf)
+    assert not hasattr(fresh, "module_") and fresh.get_params() == clf.get_params()
+
+
+def test_mismatched_weights_file_lists_the_keys(tmp_path):
+    """Check that a weights file of another network names missing, unexpected, mis-shaped keys."""
+    path = tmp_path / "wrong.pt"
+    state = transfer_module.load_backbone("resnet18", weights=None).module.state_dict()
+    state["conv1.weight"] = torch.zeros(3, 3, 3, 3)
+    del state["bn1.bias"]
+    state["extra.weight"] = torch.zeros(1)
+    torch.save(state, path)
+    X, y = _images()
+    with pytest.raises(ValueError) as excinfo:
+        _small(weights=str(path)).fit(X, y)
+    message = str(excinfo.value)
+    assert "conv1.weight" in message and "bn1.bias" in message and "extra.weight" in message
+
+
+def test_imagenet_weights_offline_and_not_cached_say_how_to_supply_a_file(tmp_path, monkeypatch):
+    """Check that 'imagenet' weights offline and uncached raise, naming a local-file remedy."""
+    from huggingface_hub import constants
+
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled by the test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    X, y = _images()
+    with pytest.raises(OSError, match="weights='/path/to/file'"):
+        TransferClassifier("resnet18", weights="imagenet", image_size=32).fit(X, y)
+
+
+def test_unknown_backbone_suggests_close_matches():
+    """Check that a misspelt backbone name lists close matches."""
+    X, y = _images()
+    with pytest.raises(ValueError, match="resnet18"):
+        _small(backbone="resnet81").fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "X, match",
+    [
+        (np.zeros((4, 8, 8, 7), dtype=np.uint8), "1, 3 or 4 channels"),
+        (np.array([["a", "b"], ["c", "d"], ["e", "f"], ["g", "h"]], dtype=object), "convert"),
+        (np.zeros((4, 2, 2, 2, 2)), "dimensions"),
+    ],
+)
+def test_non_image_arrays_raise(X, match):
+    """Check that arrays that are not images raise a clear ValueError."""
+    with pytest.raises(ValueError, match=match):
+        _small().fit(X, [0, 1, 0, 1])
+
+
+def test_single_class_raises():
+    """Check that one class in y raises an error that mentions the class."""
+    X, _ = _images()
+    with pytest.raises(ValueError, match="class"):
+        _small().fit(X, np.zeros(len(X)))
+
+
+def test_pretrained_features_in_a_cached_pipeline_compute_features_once(tmp_path, monkeypatch):
+    """Check that Pipeline(memory=...) reuses the embeddings across a grid search of the head."""
+    X, y = _images()
+    calls = []
+    original = PretrainedFeatures.transform
+
+    def counting(self, X):
+        calls.append(len(X))
+        return original(self, X)
+
+    monkeypatch.setattr(PretrainedFeatures, "transform", counting)
+    pipe = Pipeline(
+        [
+            ("features", PretrainedFeatures("resnet18", weights=None, image_size=32, random_state=0)),
+            ("clf", LogisticRegression(max_iter=200)),
+        ],
+        memory=str(tmp_path),
+    )
+    pipe.fit(X, y)
+    n_calls = len(calls)
+    pipe.set_params(clf__C=0.1).fit(X, y)
+    assert len(calls) == n_calls
+    assert pipe.predict(X).shape == (16,)
+
+
+def test_pretrained_features_are_deterministic_for_a_random_state():
+    """Check that random_state fixes a random-init backbone, and features are pooled vectors."""
+    X, _ = _images(n=4)
+    a = PretrainedFeatures("resnet18", weights=None, image_size=32, random_state=3).fit_transform(X)
+    b = PretrainedFeatures("resnet18", weights=None, image_size=32, random_state=3).fit_transform(X)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (4, 512) and a.dtype == np.float32
+
+
+@pytest.mark.slow
+@needs_photos
+def test_lite0_features_and_logistic_regression_on_ants_and_bees():
+    """Check that frozen offline Lite0 features + logistic regression reach >= 0.94."""
+    paths_train, y_train = load_image_folder(HYMENOPTERA / "train")
+    paths_val, y_val = load_image_folder(HYMENOPTERA / "val")
+    pipe = make_pipeline(PretrainedFeatures(num_workers=2), LogisticRegression(max_iter=1000))
+    assert pipe.fit(paths_train, y_train).score(paths_val, y_val) >= 0.94
+
+
+@pytest.mark.slow
+@needs_photos
+def test_transfer_classifier_defaults_on_ants_and_bees():
+    """Check that TransferClassifier() with its offline defaults reaches >= 0.95."""
+    paths_train, y_train = load_image_folder(HYMENOPTERA / "train")
+    paths_val, y_val = load_image_folder(HYMENOPTERA / "val")
+    clf = TransferClassifier(num_workers=2, random_state=0).fit(paths_train, y_train)
+    assert clf.score(paths_val, y_val) >= 0.95
