@@ -308,6 +308,8 @@ class TransferClassifier(BaseImageClassifier):
         crop, 3) to logits (batch, n_classes).
     net_ : skorch.NeuralNetClassifier
         The skorch net that trained ``module_``.
+    preprocess_ : BackbonePreprocessing
+        The resize, crop and channel handling matched to the weights.
 
     See Also
     --------

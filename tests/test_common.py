@@ -83,3 +83,22 @@ def test_public_estimators_are_discovered():
 def test_sklearn_compatible_estimator(estimator, check):
     """Check that each public estimator passes scikit-learn's estimator checks."""
     check(estimator)
+
+
+@pytest.mark.parametrize("estimator", list(_instances()), ids=lambda est: type(est).__name__)
+def test_every_fitted_attribute_is_documented(estimator):
+    """Check that each public attribute set by fit is listed under Attributes."""
+    import numpy as np
+    from numpydoc.docscrape import ClassDoc
+
+    if type(estimator).__name__ == "ImageLoader":
+        pytest.skip("ImageLoader takes file paths; test_image_loader.py covers it")
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 255, size=(20, 8, 8, 3)).astype(np.uint8)
+    y = np.arange(20) % 2
+    estimator.set_params(**{"max_epochs": 1} if "max_epochs" in estimator.get_params() else {})
+    estimator.fit(X, y)
+    fitted = {a for a in vars(estimator) if a.endswith("_") and not a.startswith("_")}
+    documented = {attr.name for attr in ClassDoc(type(estimator))["Attributes"]}
+    assert fitted, type(estimator).__name__
+    assert fitted <= documented, fitted - documented

@@ -26,7 +26,11 @@ from sk_imgcls.preprocessing import (
     Resize,
 )
 
-TRANSFORMERS = [getattr(preprocessing, name) for name in preprocessing.__all__]
+# The transformers of image arrays; ImageLoader takes file paths and has its
+# own tests in test_image_loader.py.
+TRANSFORMERS = [
+    getattr(preprocessing, name) for name in preprocessing.__all__ if name != "ImageLoader"
+]
 
 
 @pytest.fixture(scope="module")
