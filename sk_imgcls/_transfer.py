@@ -198,7 +198,7 @@ class TransferClassifier(BaseImageClassifier):
         Face cache, downloaded only when online. A path: a local state_dict or
         checkpoint (``.pt``/``.pth`` read with ``torch.load(weights_only=True)``,
         or ``.safetensors``), checked strictly. None: random initialization.
-    freeze : {"backbone", "none", "fine_tune"}, default="fine_tune"
+    freeze : {"backbone", "none", "fine_tune"}, default="backbone"
         "backbone": a linear probe; the backbone is frozen with its batch norm
         in eval mode. "none": every layer trains at ``lr``. "fine_tune": as in
         fastai, the head trains alone for ``freeze_epochs`` epochs, then
@@ -223,7 +223,7 @@ class TransferClassifier(BaseImageClassifier):
         Weight decay (decoupled for AdamW).
     batch_size : int, default=32
         Images per step and per prediction batch.
-    max_epochs : int, default=5
+    max_epochs : int, default=8
         Passes over the training data.
     early_stopping : bool, default=False
         Hold out ``validation_fraction``, stop after ``n_iter_no_change``
@@ -233,7 +233,7 @@ class TransferClassifier(BaseImageClassifier):
         Share of the training data held out for early stopping.
     n_iter_no_change : int, default=3
         Patience of early stopping, in epochs.
-    augment : None, {"light", "standard", "strong"} or torchvision v2 transform, default=None
+    augment : None, {"light", "standard", "strong"} or torchvision v2 transform, default="light"
         Augmentation of training batches only (never validation or
         prediction), image by image. "light": random translation by up to
         1/8 of each side (reflection padding and ``RandomCrop``); "standard":
@@ -267,7 +267,7 @@ class TransferClassifier(BaseImageClassifier):
     warmup_epochs : int, default=0
         Epochs of linear warm-up (``LinearLR``) before the schedule; for
         "onecycle", the share of the rise. Not supported with "plateau".
-    tta : {"flip", "crop", "flip_crop"} or None, default=None
+    tta : {"flip", "crop", "flip_crop"} or None, default="flip"
         Test-time augmentation: ``predict_proba`` averages the softmax over
         the image and its horizontal mirror ("flip"), four copies shifted by
         1/8 of the side ("crop"), or both (10 views).
@@ -357,7 +357,7 @@ class TransferClassifier(BaseImageClassifier):
         backbone=DEFAULT_BACKBONE,
         *,
         weights="imagenet",
-        freeze="fine_tune",
+        freeze="backbone",
         freeze_epochs=1,
         backbone_lr_scale=0.1,
         dropout=0.2,
@@ -367,11 +367,11 @@ class TransferClassifier(BaseImageClassifier):
         momentum=0.9,
         weight_decay=1e-4,
         batch_size=32,
-        max_epochs=5,
+        max_epochs=8,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=3,
-        augment=None,
+        augment="light",
         horizontal_flip=True,
         mixup=0.0,
         cutmix=0.0,
@@ -379,7 +379,7 @@ class TransferClassifier(BaseImageClassifier):
         label_smoothing=0.0,
         lr_schedule=None,
         warmup_epochs=0,
-        tta=None,
+        tta="flip",
         warm_start=False,
         device="auto",
         random_state=None,
