@@ -19,7 +19,7 @@ demo: $(VENV)/.installed
 	$(PY) examples/plot_digits_grid_search.py
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 --durations=10
 	$(MAKE) docs
 
 docs: $(VENV)/.installed

@@ -265,9 +265,13 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             callbacks.append((named[0], copy.deepcopy(named[1])))
         return callbacks
 
+    def _network_image_shape(self):
+        """(height, width, n_channels) of the images the network is trained on."""
+        return self.image_shape_
+
     def _augmentation(self):
         transform = make_augmentation(
-            self.augment, self.image_shape_, horizontal_flip=self.horizontal_flip
+            self.augment, self._network_image_shape(), horizontal_flip=self.horizontal_flip
         )
         mix = make_batch_mix(self.mixup, self.cutmix, len(self.classes_))
         if transform is None and mix is None:

@@ -425,6 +425,9 @@ class TransferClassifier(BaseImageClassifier):
     def _path_image_size(self, paths):
         return (self.preprocess_.crop, self.preprocess_.crop)
 
+    def _network_image_shape(self):
+        return (self.preprocess_.crop, self.preprocess_.crop, 3)
+
     def _as_dataset(self, X, y=None, sample_weight=None):
         if isinstance(X, np.ndarray) and X.dtype == object:
             return ImagePathDataset(

@@ -21,6 +21,8 @@ CHECK_PARAMS = {
     # The defaults are sized for real work (a pretrained 224-pixel backbone);
     # the checks use timm's tiny random-init test network at 16 pixels. A
     # random backbone has nothing to probe, so it trains whole, at a higher lr.
+    # The checks' data are 2-feature blobs read as 1 x 2 images, which the
+    # default photo augmentation (shifts, flips) and flip TTA would scramble.
     "TransferClassifier": dict(
         backbone="timm/test_efficientnet",
         weights=None,
@@ -28,6 +30,8 @@ CHECK_PARAMS = {
         freeze="none",
         lr=1e-2,
         max_epochs=10,
+        augment=None,
+        tta=None,
     ),
     "PretrainedFeatures": dict(backbone="timm/test_efficientnet", weights=None, image_size=16),
 }
