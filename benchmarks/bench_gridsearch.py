@@ -1,0 +1,193 @@
+"""GridSearchCV wall time of CNNClassifier with n_jobs=1 and n_jobs=2.
+
+A 2 x 2 grid (``lr`` x ``width``), ``cv=3`` and the default ``refit=True`` on
+scikit-learn's digits (8x8): 12 fits in parallel, then one refit on all the
+data in the main process, so the best possible speedup with 2 workers is
+13 / 7 = 1.86.
+
+Each fit records ``torch.get_num_threads()`` as seen inside it, and a scorer
+returns that number from the worker that ran the fit, so the table shows
+whether the workers oversubscribe the cores (2 workers x 2 threads on a
+2-core machine). Contenders:
+
+- ``n_jobs=1``: the main process with torch's default thread count;
+- ``n_jobs=1, 1 thread/fit``: the same with ``torch.set_num_threads(1)``
+  during each fit, to show what intra-op threads buy at this size;
+- ``n_jobs=2``: joblib's default loky backend;
+- ``n_jobs=2, 2 threads/fit``: ``torch.set_num_threads(2)`` inside each
+  fit, i.e. what happens when nothing limits the threads of the workers.
+
+"speedup" is the median over rounds of t(n_jobs=1) / t(contender) in the
+same round.
+
+Run from the repository root: ``python -m benchmarks.bench_gridsearch [--rounds N]``.
+"""
+
+import time
+
+import numpy as np
+import torch
+from joblib import parallel_config
+from sklearn.datasets import load_digits
+from sklearn.model_selection import GridSearchCV
+
+from sk_imgcls import CNNClassifier
+
+from .common import median, paired_ratio, parse_args, print_machine, print_table, run_interleaved, spread
+
+PARAM_GRID = {"lr": [1e-3, 3e-3], "width": [16, 32]}
+CV = 3
+BATCH_SIZE = 32
+# About 2 s per fit on an idle core of the reference machine.
+MAX_EPOCHS = 30
+ROUNDS = 3
+SEED = 0
+
+COLUMNS = [
+    ("contender", "contender"),
+    ("n_fits", "fits"),
+    ("median_s", "median s"),
+    ("spread", "spread"),
+    ("speedup", "speedup vs n_jobs=1"),
+    ("threads_in_fits", "torch threads in fits"),
+    ("accuracy", "best CV accuracy"),
+]
+
+
+class ThreadProbeCNN(CNNClassifier):
+    """CNNClassifier that records ``torch.get_num_threads()`` during ``fit``.
+
+    ``torch_threads``, a class attribute (so that ``get_params`` and
+    ``clone`` are unchanged), sets the thread count for the duration of the
+    fit when not None; the previous count is restored afterwards.
+    """
+
+    torch_threads = None
+
+    def fit(self, X, y, sample_weight=None):
+        previous = torch.get_num_threads()
+        if self.torch_threads is not None:
+            torch.set_num_threads(self.torch_threads)
+        try:
+            self.fit_threads_ = torch.get_num_threads()
+            return super().fit(X, y, sample_weight)
+        finally:
+            torch.set_num_threads(previous)
+
+
+class OneThreadCNN(ThreadProbeCNN):
+    torch_threads = 1
+
+
+class TwoThreadCNN(ThreadProbeCNN):
+    torch_threads = 2
+
+
+def fit_threads(estimator, X, y):
+    """Scorer: the torch thread count seen by the fit, in the process that ran it."""
+    return estimator.fit_threads_
+
+
+def grid_search(estimator_class, n_jobs, X, y, max_epochs=None):
+    """Fit the grid search; ``max_epochs`` None means ``MAX_EPOCHS``."""
+    estimator = estimator_class(
+        batch_size=BATCH_SIZE, max_epochs=max_epochs or MAX_EPOCHS, random_state=SEED
+    )
+    search = GridSearchCV(
+        estimator,
+        PARAM_GRID,
+        cv=CV,
+        scoring={"accuracy": "accuracy", "threads": fit_threads},
+        refit="accuracy",
+        n_jobs=n_jobs,
+    )
+    return search.fit(X, y)
+
+
+CONTENDERS = [
+    ("n_jobs=1", ThreadProbeCNN, 1),
+    ("n_jobs=1, 1 thread/fit", OneThreadCNN, 1),
+    ("n_jobs=2", ThreadProbeCNN, 2),
+    ("n_jobs=2, 2 threads/fit", TwoThreadCNN, 2),
+]
+
+
+def main(rounds=None):
+    """Time the grid searches; print a table and return its rows."""
+    rounds = rounds or ROUNDS
+    X, y = load_digits(return_X_y=True)
+    X = X.reshape(-1, 8, 8)
+    searches = {}
+
+    def contender(name, cls, n_jobs):
+        def run():
+            searches[name] = grid_search(cls, n_jobs, X, y)
+
+        return run
+
+    # The loky workers must survive the n_jobs=1 rounds (idle for minutes on
+    # a loaded machine; joblib's default idle timeout is 300 s), or their
+    # start-up would land in one of the timed n_jobs=2 runs.
+    with parallel_config(backend="loky", idle_worker_timeout=3600):
+        # Warm-up: a 1-epoch search starts the workers (importing torch there
+        # takes seconds); timed once here as the cold-start cost.
+        start = time.perf_counter()
+        grid_search(ThreadProbeCNN, 2, X, y, max_epochs=1)
+        cold_start = time.perf_counter() - start
+        times = run_interleaved(
+            [(name, contender(name, cls, n_jobs)) for name, cls, n_jobs in CONTENDERS],
+            rounds=rounds,
+            warmup={
+                name: (lambda cls=cls, n_jobs=n_jobs: grid_search(cls, n_jobs, X, y, max_epochs=1))
+                for name, cls, n_jobs in CONTENDERS
+            },
+        )
+    n_fits = int(np.prod([len(v) for v in PARAM_GRID.values()])) * CV + 1
+    rows = []
+    for name, _, n_jobs in CONTENDERS:
+        results = searches[name].cv_results_
+        threads = sorted(
+            {
+                int(t)
+                for key in results
+                if key.startswith("split") and key.endswith("_test_threads")
+                for t in results[key]
+            }
+        )
+        rows.append(
+            {
+                "benchmark": "gridsearch",
+                "contender": name,
+                "n_jobs": n_jobs,
+                "n_fits": n_fits,
+                "median_s": median(times[name]),
+                "spread": spread(times[name]),
+                "speedup": paired_ratio(times, "n_jobs=1", name),
+                "threads_in_fits": ", ".join(map(str, threads)),
+                "accuracy": searches[name].best_score_,
+            }
+        )
+    print_table(
+        rows,
+        COLUMNS,
+        title=(
+            f"GridSearchCV: CNNClassifier on digits 8x8, grid {PARAM_GRID}, cv={CV}, "
+            f"max_epochs={MAX_EPOCHS}, batch_size={BATCH_SIZE}, {rounds} interleaved rounds"
+        ),
+        notes=[
+            f"Main process: {torch.get_num_threads()} torch threads. Fits = {n_fits - 1} CV fits "
+            f"+ 1 refit in the main process (ideal speedup with 2 workers: "
+            f"{n_fits / (np.ceil((n_fits - 1) / 2) + 1):.2f}); target for n_jobs=2 >= 1.7.",
+            f"Cold start: the first n_jobs=2 search (1 epoch per fit) took {cold_start:.1f} s, "
+            "mostly starting the worker processes; later searches reuse them.",
+            "torch threads in fits: torch.get_num_threads() inside each CV fit, reported by the "
+            "process that ran it (loky workers inherit OMP_NUM_THREADS=cpu_count // n_jobs from joblib).",
+        ],
+    )
+    return rows
+
+
+if __name__ == "__main__":
+    args = parse_args(__doc__.splitlines()[0])
+    print_machine()
+    main(args.rounds)

@@ -1,0 +1,248 @@
+"""Inference throughput and single-image latency of fitted classifiers.
+
+``CNNClassifier.predict`` and ``predict_proba`` (validation, skorch's
+prediction loop, float64 probabilities) against a hand-written
+``torch.inference_mode`` loop over the same fitted ``module_`` with the same
+batch size, on synthetic uint8 images of 8x8, 28x28 and 64x64 pixels. Then
+the latency of one image at a time, the median over many calls.
+
+If ``sk_imgcls`` exports ``TransferClassifier``, the same comparison for it
+against its bare backbone module (float NCHW input already resized and
+normalized, so the classifier's extra cost is validation, preprocessing and
+the head).
+
+"vs hand-written" is the median over rounds of the hand-written time divided
+by the contender's time in the same round: above 1.0 the contender is faster.
+
+Run from the repository root: ``python -m benchmarks.bench_predict [--rounds N]``.
+"""
+
+import numpy as np
+import torch
+
+from sk_imgcls import CNNClassifier
+
+from .common import (
+    interleaved_latencies,
+    median,
+    paired_ratio,
+    parse_args,
+    print_machine,
+    print_table,
+    run_interleaved,
+    spread,
+)
+
+# (name, side in pixels, images to predict); a CNNClassifier of the fit
+# benchmark's configuration is fitted on N_TRAIN of them for one epoch.
+CASES = [("8x8", 8, 20000), ("28x28", 28, 8000), ("64x64", 64, 2000)]
+N_TRAIN = 1000
+N_CLASSES = 10
+BATCH_SIZE = 32
+ROUNDS = 5
+LATENCY_ROUNDS = 5
+LATENCY_CALLS = 40
+SEED = 0
+
+THROUGHPUT_COLUMNS = [
+    ("case", "images"),
+    ("contender", "contender"),
+    ("n_images", "n"),
+    ("median_s", "median s"),
+    ("spread", "spread"),
+    ("images_per_s", "images/s"),
+    ("vs_hand_written", "vs hand-written"),
+]
+LATENCY_COLUMNS = [
+    ("case", "images"),
+    ("contender", "contender"),
+    ("median_us", "median us/call"),
+    ("p90_us", "p90 us/call"),
+    ("vs_hand_written", "vs hand-written"),
+]
+
+
+def make_data(side, n_samples, seed=SEED):
+    """Random uint8 images (n_samples, side, side) and labels in [0, 10)."""
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 256, size=(n_samples, side, side), dtype=np.uint8)
+    y = rng.integers(0, N_CLASSES, size=n_samples)
+    return X, y
+
+
+def hand_written_proba(module, images, batch_size):
+    """Softmax of ``module`` over batches of a (N, H, W, C) tensor, as float64 NumPy."""
+    module.eval()
+    with torch.inference_mode():
+        return torch.cat([module(b).softmax(dim=1) for b in images.split(batch_size)]).double().numpy()
+
+
+def hand_written_predict(module, images, batch_size, classes):
+    """Argmax labels of ``module`` over batches, mapped to ``classes``."""
+    module.eval()
+    with torch.inference_mode():
+        idx = torch.cat([module(b).argmax(dim=1) for b in images.split(batch_size)]).numpy()
+    return classes[idx]
+
+
+def _throughput_rows(case, contenders, n_images, rounds, baselines):
+    """Rows of a throughput table; ``baselines`` maps a contender to its hand-written twin."""
+    times = run_interleaved(contenders, rounds=rounds)
+    rows = []
+    for name, _ in contenders:
+        t = median(times[name])
+        rows.append(
+            {
+                "benchmark": "predict",
+                "case": case,
+                "contender": name,
+                "n_images": n_images,
+                "median_s": t,
+                "spread": spread(times[name]),
+                "images_per_s": n_images / t,
+                "vs_hand_written": paired_ratio(times, baselines.get(name, name), name),
+            }
+        )
+    return rows
+
+
+def _latency_rows(case, contenders, baselines):
+    latencies = interleaved_latencies(
+        contenders, rounds=LATENCY_ROUNDS, calls_per_round=LATENCY_CALLS
+    )
+    rows = []
+    for name, _ in contenders:
+        base = latencies[baselines.get(name, name)]
+        rows.append(
+            {
+                "benchmark": "latency",
+                "case": case,
+                "contender": name,
+                "median_us": 1e6 * median(latencies[name]),
+                "p90_us": 1e6 * float(np.percentile(latencies[name], 90)),
+                "vs_hand_written": median(base) / median(latencies[name]),
+            }
+        )
+    return rows
+
+
+def bench_cnn(rounds):
+    throughput, latency = [], []
+    baselines = {
+        "CNNClassifier.predict_proba": "hand-written proba",
+        "CNNClassifier.predict": "hand-written predict",
+    }
+    for case, side, n_images in CASES:
+        X, y = make_data(side, n_images)
+        clf = CNNClassifier(batch_size=BATCH_SIZE, max_epochs=1, random_state=SEED)
+        clf.fit(X[:N_TRAIN], y[:N_TRAIN])
+        module, classes = clf.module_, clf.classes_
+        # The hand-written loop gets the same zero-copy channels-last view
+        # that CNNClassifier builds from the array.
+        images = torch.from_numpy(X).unsqueeze(-1)
+        contenders = [
+            ("hand-written proba", lambda: hand_written_proba(module, images, BATCH_SIZE)),
+            ("CNNClassifier.predict_proba", lambda: clf.predict_proba(X)),
+            (
+                "hand-written predict",
+                lambda: hand_written_predict(module, images, BATCH_SIZE, classes),
+            ),
+            ("CNNClassifier.predict", lambda: clf.predict(X)),
+        ]
+        throughput += _throughput_rows(case, contenders, n_images, rounds, baselines)
+
+        x1, image1 = X[:1], images[:1]
+        contenders = [
+            ("hand-written proba", lambda: hand_written_proba(module, image1, BATCH_SIZE)),
+            ("CNNClassifier.predict_proba", lambda: clf.predict_proba(x1)),
+            ("CNNClassifier.predict", lambda: clf.predict(x1)),
+        ]
+        latency += _latency_rows(
+            case, contenders, {**baselines, "CNNClassifier.predict": "hand-written proba"}
+        )
+    return throughput, latency
+
+
+def bench_transfer(rounds):
+    """TransferClassifier vs its bare backbone; [] with a message when unavailable."""
+    try:
+        from sk_imgcls import TransferClassifier
+    except ImportError as exc:
+        print(f"\nTransferClassifier: skipped, not exported by sk_imgcls ({exc}).")
+        return []
+    n_images, side = 64, 224
+    rng = np.random.default_rng(SEED)
+    X = rng.integers(0, 256, size=(n_images, side, side, 3), dtype=np.uint8)
+    y = np.arange(n_images) % 2
+    try:
+        clf = TransferClassifier(
+            freeze="backbone", max_epochs=1, batch_size=BATCH_SIZE, random_state=SEED
+        ).fit(X[:BATCH_SIZE], y[:BATCH_SIZE])
+        backbone = clf.module_.features.backbone
+    except Exception as exc:  # missing weights or API still in flux: report, don't fail the suite
+        print(f"\nTransferClassifier: skipped, could not fit it ({type(exc).__name__}: {exc}).")
+        return []
+    crop = clf.preprocess_.crop
+    # What the backbone sees after preprocessing: normalized float NCHW.
+    inputs = torch.randn(n_images, 3, crop, crop)
+
+    def bare_backbone():
+        backbone.eval()
+        with torch.inference_mode():
+            return torch.cat([backbone(b) for b in inputs.split(BATCH_SIZE)]).numpy()
+
+    contenders = [
+        ("bare backbone", bare_backbone),
+        ("TransferClassifier.predict_proba", lambda: clf.predict_proba(X)),
+    ]
+    return _throughput_rows(
+        f"{side}x{side}x3 -> {crop}",
+        contenders,
+        n_images,
+        rounds,
+        {"TransferClassifier.predict_proba": "bare backbone"},
+    )
+
+
+def main(rounds=None):
+    """Time inference; print the tables and return their rows."""
+    rounds = rounds or ROUNDS
+    throughput, latency = bench_cnn(rounds)
+    print_table(
+        throughput,
+        THROUGHPUT_COLUMNS,
+        title=(
+            f"predict: CNNClassifier(batch_size={BATCH_SIZE}) vs torch.inference_mode loop, "
+            f"{rounds} interleaved rounds"
+        ),
+        notes=[
+            "vs hand-written: median over rounds of t(hand-written twin) / t(contender); "
+            "above 1.0 the contender is faster."
+        ],
+    )
+    print_table(
+        latency,
+        LATENCY_COLUMNS,
+        title=(
+            f"single-image latency: median of {LATENCY_ROUNDS} x {LATENCY_CALLS} interleaved calls"
+        ),
+        notes=["vs hand-written: median latency of the hand-written loop / the contender's."],
+    )
+    transfer = bench_transfer(rounds)
+    if transfer:
+        print_table(
+            transfer,
+            THROUGHPUT_COLUMNS,
+            title="predict: TransferClassifier vs its bare backbone",
+            notes=[
+                "The bare backbone gets inputs already resized and normalized; "
+                "TransferClassifier resizes, crops and normalizes uint8 images itself."
+            ],
+        )
+    return throughput + latency + transfer
+
+
+if __name__ == "__main__":
+    args = parse_args(__doc__.splitlines()[0])
+    print_machine()
+    main(args.rounds)
