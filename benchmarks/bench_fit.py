@@ -43,6 +43,8 @@ BATCH_SIZE = 32
 LR = 1e-3
 MAX_EPOCHS = 2
 ROUNDS = 5
+# Per case: no new round starts after this many seconds (a loaded machine).
+MAX_SECONDS = 40
 N_WARMUP = 256
 SEED = 0
 
@@ -50,6 +52,7 @@ COLUMNS = [
     ("case", "images"),
     ("contender", "contender"),
     ("n_images", "n x epochs"),
+    ("rounds", "rounds"),
     ("median_s", "median s"),
     ("spread", "spread"),
     ("images_per_s", "images/s"),
@@ -157,6 +160,7 @@ def main(rounds=None):
             [(name, lambda fn=fn: fn(X, y)) for name, fn in CONTENDERS],
             rounds=rounds,
             warmup={name: (lambda fn=fn: fn(Xw, yw)) for name, fn in CONTENDERS},
+            max_seconds=MAX_SECONDS,
         )
         n_images = n_samples * MAX_EPOCHS
         for name, _ in CONTENDERS:
@@ -167,6 +171,7 @@ def main(rounds=None):
                     "case": case,
                     "contender": name,
                     "n_images": n_images,
+                    "rounds": len(times[name]),
                     "median_s": t,
                     "spread": spread(times[name]),
                     "images_per_s": n_images / t,
@@ -178,7 +183,7 @@ def main(rounds=None):
         COLUMNS,
         title=(
             f"fit: depth={DEPTH}, width={WIDTH}, batch_size={BATCH_SIZE}, Adam, "
-            f"{MAX_EPOCHS} epoch(s), {rounds} interleaved rounds"
+            f"{MAX_EPOCHS} epochs, up to {rounds} interleaved rounds"
         ),
         notes=[
             "vs hand-written: median over rounds of t(hand-written) / t(contender); "

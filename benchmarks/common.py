@@ -30,7 +30,7 @@ def median(values):
     return statistics.median(values)
 
 
-def run_interleaved(contenders, *, rounds, warmup=True):
+def run_interleaved(contenders, *, rounds, warmup=True, max_seconds=None):
     """Time each contender once per round, rotating the order across rounds.
 
     Parameters
@@ -44,6 +44,10 @@ def run_interleaved(contenders, *, rounds, warmup=True):
         (first-call costs: oneDNN primitive creation, lazy imports, worker
         start-up). A dict maps names to their own zero-argument warm-up
         callables; False skips warming up.
+    max_seconds : float or None, default=None
+        Time budget of the timed rounds: no new round starts once it is spent
+        (at least one round always runs), so a suite stays within its time on
+        a loaded machine. The rounds done are ``len(times[name])``.
 
     Returns
     -------
@@ -55,7 +59,10 @@ def run_interleaved(contenders, *, rounds, warmup=True):
             (warmup.get(name, fn) if isinstance(warmup, dict) else fn)()
     times = {name: [] for name, _ in contenders}
     k = len(contenders)
+    begin = time.perf_counter()
     for r in range(rounds):
+        if r and max_seconds is not None and time.perf_counter() - begin > max_seconds:
+            break
         for name, fn in contenders[r % k :] + contenders[: r % k]:
             gc.collect()
             start = time.perf_counter()
