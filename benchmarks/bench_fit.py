@@ -29,7 +29,15 @@ from skorch import NeuralNetClassifier
 from sk_imgcls import CNNClassifier
 from sk_imgcls._cnn import CNN
 
-from .common import median, paired_ratio, parse_args, print_machine, print_table, run_interleaved, spread
+from .common import (
+    median,
+    paired_ratio,
+    parse_args,
+    print_machine,
+    print_table,
+    run_interleaved,
+    spread,
+)
 
 # (name, side in pixels, channels, training images): with MAX_EPOCHS, a
 # round of each contender takes 0.3-2 s with 2 threads on an idle 2-core

@@ -2,23 +2,25 @@
 
 A 2 x 2 grid (``lr`` x ``width``), ``cv=3`` and the default ``refit=True`` on
 scikit-learn's digits (8x8): 12 fits in parallel, then one refit on all the
-data in the main process, so the best possible speedup with 2 workers is
-13 / 7 = 1.86.
+data in the main process, so even with fits that ran as fast in a worker as
+in the main process the speedup with 2 workers could not pass 13 / 7 = 1.86.
 
 Each fit records ``torch.get_num_threads()`` as seen inside it, and a scorer
 returns that number from the worker that ran the fit, so the table shows
 whether the workers oversubscribe the cores (2 workers x 2 threads on a
-2-core machine). Contenders:
+2-core machine). Contenders, interleaved over rounds:
 
 - ``n_jobs=1``: the main process with torch's default thread count;
 - ``n_jobs=1, 1 thread/fit``: the same with ``torch.set_num_threads(1)``
-  during each fit, to show what intra-op threads buy at this size;
-- ``n_jobs=2``: joblib's default loky backend;
-- ``n_jobs=2, 2 threads/fit``: ``torch.set_num_threads(2)`` inside each
-  fit, i.e. what happens when nothing limits the threads of the workers.
+  during each fit, to show what intra-op threads buy at this size (and so
+  what a worker limited to one thread gives up);
+- ``n_jobs=2``: joblib's default loky backend.
 
 "speedup" is the median over rounds of t(n_jobs=1) / t(contender) in the
-same round.
+same round. Then, once and on a shorter grid search (``OVERSUBSCRIBED_EPOCHS``
+per fit), ``n_jobs=2`` against ``n_jobs=2, 2 threads/fit``:
+``torch.set_num_threads(2)`` inside each fit, i.e. what happens when nothing
+limits the threads of the workers. It is run once because it is slow.
 
 Run from the repository root: ``python -m benchmarks.bench_gridsearch [--rounds N]``.
 """
@@ -33,16 +35,25 @@ from sklearn.model_selection import GridSearchCV
 
 from sk_imgcls import CNNClassifier
 
-from .common import median, paired_ratio, parse_args, print_machine, print_table, run_interleaved, spread
+from .common import (
+    median,
+    paired_ratio,
+    parse_args,
+    print_machine,
+    print_table,
+    run_interleaved,
+    spread,
+)
 
 PARAM_GRID = {"lr": [1e-3, 3e-3], "width": [16, 32]}
 CV = 3
 BATCH_SIZE = 32
-# About 2 s per fit on an idle core of the reference machine.
-MAX_EPOCHS = 30
+# About 2 s per fit on the reference machine when idle.
+MAX_EPOCHS = 25
+OVERSUBSCRIBED_EPOCHS = 10
 ROUNDS = 3
 # No new round starts after this many seconds (a loaded machine).
-MAX_SECONDS = 150
+MAX_SECONDS = 100
 SEED = 0
 
 COLUMNS = [
@@ -111,67 +122,105 @@ CONTENDERS = [
     ("n_jobs=1", ThreadProbeCNN, 1),
     ("n_jobs=1, 1 thread/fit", OneThreadCNN, 1),
     ("n_jobs=2", ThreadProbeCNN, 2),
+]
+OVERSUBSCRIBED = [
+    ("n_jobs=2", ThreadProbeCNN, 2),
     ("n_jobs=2, 2 threads/fit", TwoThreadCNN, 2),
 ]
 
 
+def _threads_in_fits(search):
+    """Distinct ``torch.get_num_threads()`` values seen by the CV fits of a search."""
+    results = search.cv_results_
+    threads = {
+        int(t)
+        for key in results
+        if key.startswith("split") and key.endswith("_test_threads")
+        for t in results[key]
+    }
+    return ", ".join(map(str, sorted(threads)))
+
+
 def main(rounds=None):
-    """Time the grid searches; print a table and return its rows."""
+    """Time the grid searches; print the tables and return their rows."""
     rounds = rounds or ROUNDS
     X, y = load_digits(return_X_y=True)
     X = X.reshape(-1, 8, 8)
     searches = {}
 
-    def contender(name, cls, n_jobs):
+    def contender(label, cls, n_jobs, max_epochs=None):
         def run():
-            searches[name] = grid_search(cls, n_jobs, X, y)
+            searches[label] = grid_search(cls, n_jobs, X, y, max_epochs)
 
         return run
+
+    def warmups(contenders):
+        return {
+            name: (lambda cls=cls, n_jobs=n_jobs: grid_search(cls, n_jobs, X, y, max_epochs=1))
+            for name, cls, n_jobs in contenders
+        }
 
     # The loky workers must survive the n_jobs=1 rounds (idle for minutes on
     # a loaded machine; joblib's default idle timeout is 300 s), or their
     # start-up would land in one of the timed n_jobs=2 runs.
     with parallel_config(backend="loky", idle_worker_timeout=3600):
-        # Warm-up: a 1-epoch search starts the workers (importing torch there
-        # takes seconds); timed once here as the cold-start cost.
+        # A 1-epoch search starts the workers (importing torch there takes
+        # seconds); timed once as the cold-start cost.
         start = time.perf_counter()
         grid_search(ThreadProbeCNN, 2, X, y, max_epochs=1)
         cold_start = time.perf_counter() - start
         times = run_interleaved(
             [(name, contender(name, cls, n_jobs)) for name, cls, n_jobs in CONTENDERS],
             rounds=rounds,
-            warmup={
-                name: (lambda cls=cls, n_jobs=n_jobs: grid_search(cls, n_jobs, X, y, max_epochs=1))
-                for name, cls, n_jobs in CONTENDERS
-            },
+            warmup=warmups(CONTENDERS),
             max_seconds=MAX_SECONDS,
+        )
+        over_times = run_interleaved(
+            [
+                (name, contender(f"over {name}", cls, n_jobs, OVERSUBSCRIBED_EPOCHS))
+                for name, cls, n_jobs in OVERSUBSCRIBED
+            ],
+            rounds=1,
+            warmup=False,
         )
     n_fits = int(np.prod([len(v) for v in PARAM_GRID.values()])) * CV + 1
     rows = []
     for name, _, n_jobs in CONTENDERS:
-        results = searches[name].cv_results_
-        threads = sorted(
-            {
-                int(t)
-                for key in results
-                if key.startswith("split") and key.endswith("_test_threads")
-                for t in results[key]
-            }
-        )
         rows.append(
             {
                 "benchmark": "gridsearch",
                 "contender": name,
                 "n_jobs": n_jobs,
+                "max_epochs": MAX_EPOCHS,
                 "n_fits": n_fits,
                 "rounds": len(times[name]),
                 "median_s": median(times[name]),
                 "spread": spread(times[name]),
                 "speedup": paired_ratio(times, "n_jobs=1", name),
-                "threads_in_fits": ", ".join(map(str, threads)),
+                "threads_in_fits": _threads_in_fits(searches[name]),
                 "accuracy": searches[name].best_score_,
             }
         )
+    over_rows = [
+        {
+            "benchmark": "gridsearch-oversubscribed",
+            "contender": name,
+            "n_jobs": n_jobs,
+            "max_epochs": OVERSUBSCRIBED_EPOCHS,
+            "n_fits": n_fits,
+            "rounds": 1,
+            "median_s": over_times[name][0],
+            "speedup": over_times["n_jobs=2"][0] / over_times[name][0],
+            "threads_in_fits": _threads_in_fits(searches[f"over {name}"]),
+            "accuracy": searches[f"over {name}"].best_score_,
+        }
+        for name, _, n_jobs in OVERSUBSCRIBED
+    ]
+    # Fit times per thread count, from the n_jobs=1 rows: what 2 workers of 1
+    # thread each can reach against 1 process with 2 threads, refit included.
+    t_two = median(times["n_jobs=1"]) / n_fits
+    t_one = median(times["n_jobs=1, 1 thread/fit"]) / n_fits
+    bound = n_fits * t_two / (np.ceil((n_fits - 1) / 2) * t_one + t_two)
     print_table(
         rows,
         COLUMNS,
@@ -181,15 +230,30 @@ def main(rounds=None):
         ),
         notes=[
             f"Main process: {torch.get_num_threads()} torch threads. Fits = {n_fits - 1} CV fits "
-            f"+ 1 refit in the main process (ideal speedup with 2 workers: "
-            f"{n_fits / (np.ceil((n_fits - 1) / 2) + 1):.2f}); target for n_jobs=2 >= 1.7.",
+            f"+ 1 refit in the main process. Target for n_jobs=2 >= 1.7. With this run's fit times "
+            f"({t_two:.2f} s with {torch.get_num_threads()} threads, {t_one:.2f} s with 1), "
+            f"2 one-thread workers plus the refit can reach at most {bound:.2f}.",
             f"Cold start: the first n_jobs=2 search (1 epoch per fit) took {cold_start:.1f} s, "
             "mostly starting the worker processes; later searches reuse them.",
             "torch threads in fits: torch.get_num_threads() inside each CV fit, reported by the "
-            "process that ran it (loky workers inherit OMP_NUM_THREADS=cpu_count // n_jobs from joblib).",
+            "process that ran it (loky workers get OMP_NUM_THREADS=cpu_count // n_jobs from "
+            "joblib, which torch reads at import).",
         ],
     )
-    return rows
+    print_table(
+        over_rows,
+        [
+            (key, "speed vs n_jobs=2" if key == "speedup" else title)
+            for key, title in COLUMNS
+            if key != "spread"
+        ],
+        title=(
+            f"GridSearchCV oversubscribed: n_jobs=2 with 2 torch threads per fit, "
+            f"max_epochs={OVERSUBSCRIBED_EPOCHS}, 1 round"
+        ),
+        notes=["speed vs n_jobs=2: t(n_jobs=2) / t(contender) in the same run."],
+    )
+    return rows + over_rows
 
 
 if __name__ == "__main__":

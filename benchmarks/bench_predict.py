@@ -3,13 +3,17 @@
 ``CNNClassifier.predict`` and ``predict_proba`` (validation, skorch's
 prediction loop, float64 probabilities) against a hand-written
 ``torch.inference_mode`` loop over the same fitted ``module_`` with the same
-batch size, on synthetic uint8 images of 8x8, 28x28 and 64x64 pixels. Then
-the latency of one image at a time, the median over many calls.
+batch size, on synthetic uint8 images: 8x8 and 28x28 grayscale, 64x64 RGB.
+Then the latency of one image at a time, the median over many calls: the
+classifier evaluates every batch padded to ``batch_size`` rows (so that a
+sample's prediction does not depend on the samples given with it), the
+hand-written loop runs the single image alone.
 
 If ``sk_imgcls`` exports ``TransferClassifier``, the same comparison for it
-against its bare backbone module (float NCHW input already resized and
-normalized, so the classifier's extra cost is validation, preprocessing and
-the head).
+(``tta=None``: one pass per image) against its bare backbone module on float
+input already resized and normalized, in the channels-last layout the
+classifier feeds it (so the classifier's extra cost is validation,
+preprocessing and the head) and, for comparison, contiguous NCHW.
 
 "vs hand-written" is the median over rounds of the hand-written time divided
 by the contender's time in the same round: above 1.0 the contender is faster.
@@ -33,9 +37,9 @@ from .common import (
     spread,
 )
 
-# (name, side in pixels, images to predict); a CNNClassifier of the fit
-# benchmark's configuration is fitted on N_TRAIN of them for one epoch.
-CASES = [("8x8", 8, 20000), ("28x28", 28, 8000), ("64x64", 64, 2000)]
+# (name, side in pixels, channels, images to predict); a CNNClassifier of the
+# fit benchmark's configuration is fitted on N_TRAIN of them for one epoch.
+CASES = [("8x8", 8, 1, 20000), ("28x28", 28, 1, 8000), ("64x64x3", 64, 3, 2000)]
 N_TRAIN = 1000
 N_CLASSES = 10
 BATCH_SIZE = 32
@@ -65,10 +69,15 @@ LATENCY_COLUMNS = [
 ]
 
 
-def make_data(side, n_samples, seed=SEED):
-    """Random uint8 images (n_samples, side, side) and labels in [0, 10)."""
+def make_data(side, n_samples, channels=1, seed=SEED):
+    """Random uint8 images and labels in [0, 10).
+
+    Images are (n_samples, side, side) for one channel, else
+    (n_samples, side, side, channels).
+    """
     rng = np.random.default_rng(seed)
-    X = rng.integers(0, 256, size=(n_samples, side, side), dtype=np.uint8)
+    shape = (n_samples, side, side) + ((channels,) if channels > 1 else ())
+    X = rng.integers(0, 256, size=shape, dtype=np.uint8)
     y = rng.integers(0, N_CLASSES, size=n_samples)
     return X, y
 
@@ -77,7 +86,8 @@ def hand_written_proba(module, images, batch_size):
     """Softmax of ``module`` over batches of a (N, H, W, C) tensor, as float64 NumPy."""
     module.eval()
     with torch.inference_mode():
-        return torch.cat([module(b).softmax(dim=1) for b in images.split(batch_size)]).double().numpy()
+        proba = torch.cat([module(b).softmax(dim=1) for b in images.split(batch_size)])
+    return proba.double().numpy()
 
 
 def hand_written_predict(module, images, batch_size, classes):
@@ -136,14 +146,16 @@ def bench_cnn(rounds):
         "CNNClassifier.predict_proba": "hand-written proba",
         "CNNClassifier.predict": "hand-written predict",
     }
-    for case, side, n_images in CASES:
-        X, y = make_data(side, n_images)
+    for case, side, channels, n_images in CASES:
+        X, y = make_data(side, n_images, channels)
         clf = CNNClassifier(batch_size=BATCH_SIZE, max_epochs=1, random_state=SEED)
         clf.fit(X[:N_TRAIN], y[:N_TRAIN])
         module, classes = clf.module_, clf.classes_
         # The hand-written loop gets the same zero-copy channels-last view
         # that CNNClassifier builds from the array.
-        images = torch.from_numpy(X).unsqueeze(-1)
+        images = torch.from_numpy(X)
+        if images.ndim == 3:
+            images = images.unsqueeze(-1)
         contenders = [
             ("hand-written proba", lambda: hand_written_proba(module, images, BATCH_SIZE)),
             ("CNNClassifier.predict_proba", lambda: clf.predict_proba(X)),
@@ -179,32 +191,43 @@ def bench_transfer(rounds):
     X = rng.integers(0, 256, size=(n_images, side, side, 3), dtype=np.uint8)
     y = np.arange(n_images) % 2
     try:
+        # No test-time augmentation: one forward pass per image, as the backbone.
         clf = TransferClassifier(
-            freeze="backbone", max_epochs=1, batch_size=BATCH_SIZE, random_state=SEED
+            freeze="backbone",
+            tta=None,
+            augment=None,
+            max_epochs=1,
+            batch_size=BATCH_SIZE,
+            random_state=SEED,
         ).fit(X[:BATCH_SIZE], y[:BATCH_SIZE])
         backbone = clf.module_.features.backbone
     except Exception as exc:  # missing weights or API still in flux: report, don't fail the suite
         print(f"\nTransferClassifier: skipped, could not fit it ({type(exc).__name__}: {exc}).")
         return []
     crop = clf.preprocess_.crop
-    # What the backbone sees after preprocessing: normalized float NCHW.
+    # What the backbone sees after preprocessing: normalized float NCHW, in
+    # the channels-last layout the classifier gives it (an NHWC batch
+    # permuted), and contiguous NCHW for comparison.
     inputs = torch.randn(n_images, 3, crop, crop)
+    inputs_cl = inputs.contiguous(memory_format=torch.channels_last)
 
-    def bare_backbone():
+    def bare_backbone(x):
         backbone.eval()
         with torch.inference_mode():
-            return torch.cat([backbone(b) for b in inputs.split(BATCH_SIZE)]).numpy()
+            return torch.cat([backbone(b) for b in x.split(BATCH_SIZE)]).numpy()
 
     contenders = [
-        ("bare backbone", bare_backbone),
+        ("bare backbone, channels_last", lambda: bare_backbone(inputs_cl)),
+        ("bare backbone, contiguous NCHW", lambda: bare_backbone(inputs)),
         ("TransferClassifier.predict_proba", lambda: clf.predict_proba(X)),
     ]
+    base = "bare backbone, channels_last"
     return _throughput_rows(
         f"{side}x{side}x3 -> {crop}",
         contenders,
         n_images,
         rounds,
-        {"TransferClassifier.predict_proba": "bare backbone"},
+        {name: base for name, _ in contenders},
     )
 
 
@@ -236,11 +259,19 @@ def main(rounds=None):
     if transfer:
         print_table(
             transfer,
-            THROUGHPUT_COLUMNS,
-            title="predict: TransferClassifier vs its bare backbone",
+            [
+                (key, "vs bare backbone" if key == "vs_hand_written" else title)
+                for key, title in THROUGHPUT_COLUMNS
+            ],
+            title=(
+                "predict: TransferClassifier vs its bare backbone, "
+                f"up to {rounds} interleaved rounds"
+            ),
             notes=[
-                "The bare backbone gets inputs already resized and normalized; "
-                "TransferClassifier resizes, crops and normalizes uint8 images itself."
+                "The bare backbone gets float inputs already resized and normalized; "
+                "TransferClassifier validates, resizes, crops and normalizes uint8 images itself. "
+                "vs bare backbone: median over rounds of t(bare backbone, channels_last) / "
+                "t(contender)."
             ],
         )
     return throughput + latency + transfer

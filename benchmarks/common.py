@@ -212,11 +212,17 @@ def machine_description():
     libraries = [
         line.strip(" -")
         for line in config
-        if any(key in line for key in ("Math Kernel Library", "MKL-DNN", "oneDNN", "CPU capability"))
+        if any(
+            key in line for key in ("Math Kernel Library", "MKL-DNN", "oneDNN", "CPU capability")
+        )
     ]
     parallel = torch.__config__.parallel_info().splitlines()
     backend = next(
-        (line.split(":", 1)[1].strip() for line in parallel if line.startswith("ATen parallel backend")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in parallel
+            if line.startswith("ATen parallel backend")
+        ),
         "unknown",
     )
     env = {
@@ -263,6 +269,9 @@ def parse_args(description):
     """Command line shared by the benchmark scripts: ``--rounds``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
-        "--rounds", type=int, default=None, help="timed rounds per contender (default: per benchmark)"
+        "--rounds",
+        type=int,
+        default=None,
+        help="timed rounds per contender (default: per benchmark)",
     )
     return parser.parse_args()
