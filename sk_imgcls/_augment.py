@@ -1,5 +1,7 @@
 """Train-time augmentation presets, MixUp/CutMix, and test-time views."""
 
+import functools
+
 import numpy as np
 import torch
 from torchvision.transforms import v2
@@ -108,6 +110,105 @@ def make_batch_mix(mixup, cutmix, n_classes):
     return mixers[0] if len(mixers) == 1 else v2.RandomChoice(mixers)
 
 
+def _crop_batch(chw, *, size, padding, padding_mode, fill):
+    """``v2.RandomCrop`` on a batch, with a crop position drawn for each image."""
+    if padding is not None and any(padding):
+        left, right, top, bottom = padding
+        chw = v2.functional.pad(chw, [left, top, right, bottom], fill=fill, padding_mode=padding_mode)
+    n, _, height, width = chw.shape
+    crop_h, crop_w = size
+    if height < crop_h or width < crop_w:
+        raise ValueError(
+            f"Required crop size {(crop_h, crop_w)} is larger than the (padded) input image "
+            f"size {(height, width)}."
+        )
+    top = torch.randint(0, height - crop_h + 1, (n, 1, 1))
+    left = torch.randint(0, width - crop_w + 1, (n, 1, 1))
+    rows = top + torch.arange(crop_h).view(1, -1, 1)
+    cols = left + torch.arange(crop_w).view(1, 1, -1)
+    # Advanced indices around a slice put their dimensions first: (N, h, w, C).
+    return chw[torch.arange(n).view(-1, 1, 1), :, rows, cols].permute(0, 3, 1, 2)
+
+
+def _flip_batch(chw, *, p):
+    """``v2.RandomHorizontalFlip`` on a batch, drawn for each image."""
+    flip = torch.rand(len(chw)) < p
+    return torch.where(flip.view(-1, 1, 1, 1), chw.flip(-1), chw)
+
+
+def _erase_batch(chw, *, p, scale, ratio, value):
+    """``v2.RandomErasing`` with a constant value on a batch, drawn for each image.
+
+    As torchvision: with probability p, up to 10 draws of an area fraction in
+    ``scale`` and a log-uniform aspect ratio in ``ratio``; the first rectangle
+    that fits is erased, at a uniform position.
+    """
+    n, _, height, width = chw.shape
+    attempts = 10
+    area = height * width * torch.empty(n, attempts).uniform_(*scale)
+    log_ratio = torch.log(torch.tensor(ratio, dtype=torch.float64))
+    aspect = torch.exp(torch.empty(n, attempts, dtype=torch.float64).uniform_(*log_ratio.tolist()))
+    h = torch.sqrt(area * aspect).round().long()
+    w = torch.sqrt(area / aspect).round().long()
+    fits = (h < height) & (w < width)
+    first = fits.to(torch.int8).argmax(dim=1, keepdim=True)
+    h, w = h.gather(1, first).squeeze(1), w.gather(1, first).squeeze(1)
+    erase = (torch.rand(n) < p) & fits.any(dim=1)
+    top = (torch.rand(n) * (height - h + 1)).long()
+    left = (torch.rand(n) * (width - w + 1)).long()
+    rows = torch.arange(height).view(1, -1)
+    cols = torch.arange(width).view(1, -1)
+    inside_rows = (rows >= top.view(-1, 1)) & (rows < (top + h).view(-1, 1))
+    inside_cols = (cols >= left.view(-1, 1)) & (cols < (left + w).view(-1, 1))
+    mask = inside_rows.view(n, 1, height, 1) & inside_cols.view(n, 1, 1, width)
+    mask &= erase.view(-1, 1, 1, 1)
+    return chw.masked_fill(mask, value)
+
+
+def _batch_steps(transform):
+    """The steps of ``transform`` as batch functions, or None if some step has none.
+
+    ``RandomCrop`` (fixed padding, numeric fill), ``RandomHorizontalFlip`` and
+    ``RandomErasing`` (constant value) draw their random parameters for each
+    image, as when called image by image, but run as a few tensor operations
+    on the whole batch: a Python call per image costs more than a small
+    network's training step.
+    """
+    steps = transform.transforms if type(transform) is v2.Compose else [transform]
+    batched = []
+    for step in steps:
+        if type(step) is v2.RandomHorizontalFlip:
+            batched.append(functools.partial(_flip_batch, p=step.p))
+        elif (
+            type(step) is v2.RandomCrop
+            and not step.pad_if_needed
+            and isinstance(step.fill, (int, float))
+        ):
+            batched.append(
+                functools.partial(
+                    _crop_batch,
+                    size=step.size,
+                    padding=step.padding,
+                    padding_mode=step.padding_mode,
+                    fill=step.fill,
+                )
+            )
+        elif (
+            type(step) is v2.RandomErasing
+            and step.value is not None
+            and len(step.value) == 1
+            and not step.inplace
+        ):
+            batched.append(
+                functools.partial(
+                    _erase_batch, p=step.p, scale=step.scale, ratio=step.ratio, value=step.value[0]
+                )
+            )
+        else:
+            return None
+    return batched
+
+
 def augment_batch(images, labels, transform, mix):
     """Apply per-image ``transform`` and batch-level ``mix`` to a training batch.
 
@@ -129,9 +230,14 @@ def augment_batch(images, labels, transform, mix):
     """
     chw = images.permute(0, 3, 1, 2)
     if transform is not None:
-        # Per image: a transform called on the whole batch would draw one
-        # random flip or crop for all of it.
-        chw = torch.stack([transform(image) for image in chw])
+        steps = _batch_steps(transform)
+        if steps is not None:
+            for step in steps:
+                chw = step(chw)
+        else:
+            # Per image: a transform called on the whole batch would draw one
+            # random flip or crop for all of it.
+            chw = torch.stack([transform(image) for image in chw])
     if mix is not None:
         dtype = chw.dtype
         chw, labels = mix(chw.to(torch.float32), labels)

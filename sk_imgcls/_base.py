@@ -2,7 +2,9 @@
 
 import contextlib
 import copy
+import functools
 import math
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -22,7 +24,7 @@ from sklearn.utils.validation import (
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
 from skorch.dataset import ValidSplit, unpack_data
-from skorch.utils import to_tensor
+from skorch.utils import TeeGenerator, to_tensor
 from torch.optim import lr_scheduler
 
 from ._augment import (
@@ -55,33 +57,91 @@ def seeded_torch(seed):
         yield
 
 
-def padded_forward(module, x, batch_size):
-    """``module(x)`` with a short batch padded by zeros to ``batch_size`` rows.
+def padded_forward(module, x, rows):
+    """``module(x)``, with a batch of fewer than ``rows`` images padded by zero images.
 
-    CPU kernels (oneDNN) pick their algorithm by batch size, which changes
-    float32 results in the last bits. Evaluating every batch at the same size
-    makes a sample's output independent of the samples given with it, so
-    ``predict(X)[mask]`` equals ``predict(X[mask])`` exactly. The price is
-    computing ``batch_size`` rows for a final, shorter batch.
+    oneDNN, which runs convolutions on the CPU, picks its algorithm by batch
+    size, and that changes float32 results in the last bits. Evaluating every
+    short batch at the same size makes a sample's output independent of the
+    samples given with it, so ``predict(X)[mask]`` equals ``predict(X[mask])``
+    exactly (scikit-learn's subset- and order-invariance checks).
+
+    How many rows are needed depends on the network. CNNClassifier's
+    convolutions, batch norms and linear head agree bit for bit for every
+    batch of 2 to 63 images, in float32 and bfloat16, and differ only for a
+    batch of one, so ``rows=2``. Pretrained backbones can differ between any
+    two batch sizes (squeeze-and-excitation blocks run 1x1 convolutions on
+    pooled maps), so TransferClassifier pads to its ``batch_size``.
 
     Parameters
     ----------
     module : torch.nn.Module
         In eval mode.
     x : torch.Tensor of shape (n, ...)
-        With ``n <= batch_size``.
-    batch_size : int
-        Rows every evaluation runs with.
+    rows : int
+        Smallest batch the module is run on.
 
     Returns
     -------
     out : torch.Tensor of shape (n, ...)
     """
     n = len(x)
-    if n >= batch_size:
+    if n >= rows:
         return module(x)
-    padding = x.new_zeros((batch_size - n, *x.shape[1:]))
-    return module(torch.cat([x, padding]))[:n]
+    return module(torch.cat([x, x.new_zeros((rows - n, *x.shape[1:]))]))[:n]
+
+
+@functools.cache
+def _supports_fused(optimizer, device):
+    """Whether torch has a fused (single-kernel) ``optimizer`` step on ``device``.
+
+    The fused Adam, AdamW and SGD steps update every parameter in one kernel
+    instead of a chain of per-tensor operations, which is most of the
+    optimizer's time for small networks on the CPU.
+    """
+    try:
+        param = torch.nn.Parameter(torch.zeros(1, device=device))
+        _OPTIMIZERS[optimizer]([param], lr=0.1, fused=True)
+    except (AssertionError, RuntimeError, TypeError, ValueError):
+        return False
+    return True
+
+
+def bf16_supported(device):
+    """Whether ``device`` computes bfloat16 natively (CPU: AVX-512 BF16 or AMX via oneDNN)."""
+    if torch.device(device).type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def autocast_dtype(precision, device):
+    """The ``torch.autocast`` dtype of a ``precision`` parameter, or None for float32.
+
+    Parameters
+    ----------
+    precision : {"fp32", "bf16"}
+        "bf16" computes convolutions and matrix products in bfloat16 (weights
+        and the optimizer stay float32), as ``torch.autocast`` does.
+    device : str
+        Resolved torch device.
+
+    Returns
+    -------
+    dtype : torch.dtype or None
+        ``torch.bfloat16``, or None when ``precision="fp32"`` or the device
+        lacks bfloat16 support: then float32 is used, with one warning.
+    """
+    if precision == "fp32":
+        return None
+    if not bf16_supported(device):
+        warnings.warn(
+            f"precision='bf16' needs bfloat16 support (a CPU with AVX-512 BF16 or AMX, "
+            f"or a recent GPU); device {device!r} has none, so float32 is used.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return None
+    return torch.bfloat16
 
 
 def resolve_device(device):
@@ -101,16 +161,38 @@ class WeightedNet(NeuralNetClassifier):
     batches only, never validation or prediction.
     """
 
-    def __init__(self, *args, augmentation=None, **kwargs):
+    def __init__(self, *args, augmentation=None, autocast_dtype=None, eval_rows=2, **kwargs):
         super().__init__(*args, **kwargs)
         self.augmentation = augmentation
+        self.autocast_dtype = autocast_dtype
+        self.eval_rows = eval_rows
+
+    def train_step(self, batch, **fit_params):
+        # skorch's train_step without the optimizer closure, which only LBFGS
+        # needs (it is not offered): one zero_grad, forward, backward, step.
+        self._zero_grad_optimizer(set_to_none=True)
+        step = self.train_step_single(batch, **fit_params)
+        self.notify(
+            "on_grad_computed",
+            named_parameters=TeeGenerator(self.get_all_learnable_params()),
+            batch=batch,
+            training=True,
+        )
+        self._step_optimizer(None)
+        return step
 
     def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
+        if not self.module_.training:
+            # Once per epoch rather than once per batch: walking the modules
+            # costs as much as a small network's step.
+            self._set_training(True)
         Xi, yi = unpack_data(batch)
         if self.augmentation is not None:
-            images, yi = self.augmentation(Xi["X"], yi)
-            Xi = {**Xi, "X": images}
+            if isinstance(Xi, dict):
+                images, yi = self.augmentation(Xi["X"], yi)
+                Xi = {**Xi, "X": images}
+            else:
+                Xi, yi = self.augmentation(Xi, yi)
         y_pred = self.infer(Xi, **fit_params)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         loss.backward()
@@ -120,9 +202,13 @@ class WeightedNet(NeuralNetClassifier):
         if isinstance(x, dict):
             x = x["X"]
         x = to_tensor(x, device=self.device)
-        if self.module_.training:
-            return self.module_(x, **fit_params)
-        return padded_forward(self.module_, x, self.batch_size)
+        dtype = self.autocast_dtype
+        with torch.autocast(torch.device(self.device).type, dtype=dtype, enabled=dtype is not None):
+            if self.module_.training:
+                logits = self.module_(x, **fit_params)
+            else:
+                logits = padded_forward(self.module_, x, self.eval_rows)
+        return logits.float()
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_true = to_tensor(y_true, device=self.device)
@@ -199,6 +285,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         "verbose": ["verbose"],
         "callbacks": [list, None],
         "num_workers": [Interval(Integral, 0, None, closed="left")],
+        "precision": [StrOptions({"fp32", "bf16"})],
     }
 
     # -- configuration of the skorch net ------------------------------------
@@ -207,6 +294,8 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         kwargs = {"optimizer__weight_decay": self.weight_decay}
         if self.optimizer == "sgd":
             kwargs["optimizer__momentum"] = self.momentum
+        if _supports_fused(self.optimizer, resolve_device(self.device)):
+            kwargs["optimizer__fused"] = True
         return kwargs
 
     def _schedule_callback(self, n_train):
@@ -265,6 +354,10 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             callbacks.append((named[0], copy.deepcopy(named[1])))
         return callbacks
 
+    def _eval_rows(self):
+        """Smallest evaluation batch; shorter ones are padded (see ``padded_forward``)."""
+        return self.batch_size
+
     def _network_image_shape(self):
         """(height, width, n_channels) of the images the network is trained on."""
         return self.image_shape_
@@ -303,6 +396,8 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             device=resolve_device(self.device),
             verbose=int(self.verbose),
             augmentation=self._augmentation(),
+            autocast_dtype=autocast_dtype(self.precision, resolve_device(self.device)),
+            eval_rows=self._eval_rows(),
             **self._optimizer_kwargs(),
         )
 
@@ -399,13 +494,19 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
                 )
         y_encoded = LabelEncoder().fit(self.classes_).transform(y).astype(np.int64)
         sample_weight = self._sample_weight(X, y, sample_weight)
-        data = self._as_dataset(X, y_encoded, sample_weight)
+        # Equal weights are the plain mean loss: skip carrying them per batch.
+        uniform = np.all(sample_weight == sample_weight[0])
+        data = self._as_dataset(X, y_encoded, None if uniform else sample_weight)
         with seeded_torch(self._seed + (self.n_iter_ if continuing else 0)):
             if continuing:
                 self.net_.set_params(max_epochs=max_epochs or self.max_epochs)
                 self.net_.partial_fit(data, y_encoded, epochs=max_epochs or self.max_epochs)
             else:
                 module = self._build_module(len(self.classes_), data, sample_weight)
+                # Inputs reach the convolutions channels-last (an NHWC batch
+                # permuted to NCHW); weights in the same layout spare oneDNN a
+                # reorder on every call.
+                module = module.to(memory_format=torch.channels_last)
                 self.net_ = self._make_net(module, self._seed, len(y))
                 if max_epochs is not None:
                     self.net_.set_params(max_epochs=max_epochs)

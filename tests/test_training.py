@@ -302,3 +302,51 @@ def test_imbalanced_learn_resampler_in_front_of_the_classifier():
     ).fit(X, y)
     assert pipe.predict(X).shape == y.shape
     assert imblearn is not None
+
+
+def test_batched_presets_draw_per_image_and_match_torchvision_crops():
+    """Check that the batched crop, flip and erase give per-image torchvision results."""
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (64, 12, 12, 1), dtype=torch.uint8)
+    transform = make_augmentation("light", (12, 12, 1), horizontal_flip=True)
+    out, _ = augment_batch(images, torch.zeros(64), transform, None)
+    assert out.shape == images.shape and out.dtype == torch.uint8
+    padded = v2.functional.pad(images.permute(0, 3, 1, 2), [1, 1], padding_mode="reflect")
+    positions = set()
+    for image, result in zip(padded, out.permute(0, 3, 1, 2)):
+        # Every output is one of the 9 crops of its padded image, maybe mirrored.
+        matches = [
+            (top, left, flip)
+            for top in range(3)
+            for left in range(3)
+            for flip in (False, True)
+            if torch.equal(
+                (image[:, top : top + 12, left : left + 12].flip(-1) if flip
+                 else image[:, top : top + 12, left : left + 12]),
+                result,
+            )
+        ]
+        assert matches
+        positions.add(matches[0])
+    assert len(positions) > 6
+
+    erase = v2.RandomErasing(p=0.5, scale=(0.02, 0.12))
+    ones = torch.full((400, 20, 20, 1), 7, dtype=torch.uint8)
+    erased, _ = augment_batch(ones, torch.zeros(400), erase, None)
+    fraction = (erased == 0).float().mean(dim=(1, 2, 3))
+    hit = fraction > 0
+    assert 150 < hit.sum() < 250
+    assert fraction[hit].min() >= 0.01 and fraction[hit].max() <= 0.15
+    for image in erased[hit][:20, ..., 0]:
+        rows, cols = torch.nonzero(image == 0, as_tuple=True)
+        box = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+        assert box == len(rows)  # one filled rectangle
+
+
+def test_unknown_transforms_still_run_image_by_image():
+    """Check that a transform without a batch version is applied per image."""
+    torch.manual_seed(0)
+    images = torch.rand(32, 10, 10, 3)
+    out, _ = augment_batch(images, torch.zeros(32), v2.RandomVerticalFlip(), None)
+    flipped = [torch.equal(o, i.flip(0)) for o, i in zip(out, images)]
+    assert 4 < sum(flipped) < 28

@@ -1,0 +1,139 @@
+"""Guards for the speed work that time nothing: they check how fit computes.
+
+Speed itself is measured in ``benchmarks/``, never here.
+"""
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from joblib import Parallel, delayed
+from sklearn.model_selection import GridSearchCV
+from skorch.callbacks import Callback
+from skorch.dataset import Dataset
+
+from sk_imgcls import CNNClassifier, _base
+
+
+def _data(n=72, seed=0):
+    rng = np.random.RandomState(seed)
+    y = np.arange(n) % 2
+    X = rng.normal(size=(n, 8, 8)).astype(np.float32) + 2.0 * y[:, None, None]
+    return X, y
+
+
+def _small(**params):
+    return CNNClassifier(**{"width": 4, "max_epochs": 2, "batch_size": 16, "random_state": 0, **params})
+
+
+class _ThreadProbe(Callback):
+    """Record torch's intra-op thread count when training starts."""
+
+    def initialize(self):
+        self.threads = None
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        self.threads = torch.get_num_threads()
+
+
+def _threads_seen_by_fit(X, y):
+    clf = _small(max_epochs=1, callbacks=[("probe", _ThreadProbe())]).fit(X, y)
+    return dict(clf.net_.callbacks_)["probe"].threads
+
+
+@pytest.mark.parametrize("sample_weight", [None, "varied"])
+def test_in_memory_training_never_indexes_single_samples(monkeypatch, sample_weight):
+    """Check that fit and predict gather whole batches, with no per-sample Dataset.__getitem__."""
+    calls = []
+    getitem = Dataset.__getitem__
+
+    def counting_getitem(self, i):
+        calls.append(i)
+        return getitem(self, i)
+
+    monkeypatch.setattr(Dataset, "__getitem__", counting_getitem)
+    X, y = _data()
+    weights = None if sample_weight is None else np.linspace(0.5, 2.0, len(y))
+    clf = _small(early_stopping=True, validation_fraction=0.25, tta="flip")
+    clf.fit(X, y, sample_weight=weights)
+    clf.predict_proba(X)
+    assert calls == []
+    # The guard can fail: skorch's own DataLoader path indexes samples one by one.
+    Dataset(X, y)[0]
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+def test_cpu_training_uses_the_fused_optimizer_step(optimizer):
+    """Check that the optimizer updates all parameters in one fused kernel on the CPU."""
+    X, y = _data()
+    clf = _small(optimizer=optimizer, device="cpu").fit(X, y)
+    assert clf.net_.optimizer_.defaults["fused"] is True
+
+
+def test_network_weights_are_channels_last():
+    """Check that convolution weights share the channels-last layout of the inputs."""
+    X, y = _data()
+    clf = _small().fit(X, y)
+    convs = [m for m in clf.module_.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs
+    for conv in convs:
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_fit_leaves_torch_thread_settings_as_they_were():
+    """Check that fit and a serial grid search do not change the caller's torch threads."""
+    X, y = _data()
+    before = (torch.get_num_threads(), torch.get_num_interop_threads())
+    GridSearchCV(_small(max_epochs=1), {"lr": [1e-3, 1e-2]}, cv=2).fit(X, y)
+    assert (torch.get_num_threads(), torch.get_num_interop_threads()) == before
+
+
+def test_joblib_workers_split_the_cores_between_them():
+    """Check that each of n_jobs loky workers trains with cpu_count // n_jobs torch threads.
+
+    This is what keeps ``GridSearchCV(n_jobs=2)`` from oversubscribing two
+    cores: joblib limits each worker's thread pools, and nothing in fit
+    overrides that.
+    """
+    X, y = _data()
+    n_jobs = 2
+    seen = Parallel(n_jobs=n_jobs, backend="loky")(
+        delayed(_threads_seen_by_fit)(X, y) for _ in range(n_jobs)
+    )
+    assert seen == [max(1, os.cpu_count() // n_jobs)] * n_jobs
+
+
+@pytest.mark.skipif(not _base.bf16_supported("cpu"), reason="this CPU has no bfloat16 support")
+def test_bf16_precision_trains_and_predicts_in_bfloat16():
+    """Check that precision='bf16' runs the network under bfloat16 autocast, in fit and predict."""
+    X, y = _data()
+    dtypes = []
+    clf = _small(precision="bf16").fit(X, y)
+    hook = clf.module_.features[0].conv.register_forward_hook(
+        lambda module, args, out: dtypes.append(out.dtype)
+    )
+    proba = clf.predict_proba(X)
+    hook.remove()
+    assert clf.net_.autocast_dtype is torch.bfloat16
+    assert dtypes and set(dtypes) == {torch.bfloat16}
+    assert proba.dtype == np.float64
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    fp32 = _small().fit(X, y)
+    assert abs(clf.score(X, y) - fp32.score(X, y)) <= 0.05
+
+
+def test_bf16_falls_back_to_float32_with_one_warning(monkeypatch):
+    """Check that without bfloat16 support precision='bf16' warns once and trains in float32."""
+    monkeypatch.setattr(_base, "bf16_supported", lambda device: False)
+    X, y = _data()
+    with pytest.warns(UserWarning, match="bfloat16") as record:
+        clf = _small(precision="bf16").fit(X, y)
+    assert len([w for w in record if "bfloat16" in str(w.message)]) == 1
+    assert clf.net_.autocast_dtype is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.predict(X)
