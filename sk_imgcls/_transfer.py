@@ -156,8 +156,7 @@ def _backbone_setup(estimator):
     backbone = load_backbone(estimator.backbone, weights=estimator.weights)
     config = backbone.config
     crop = estimator.image_size or config.input_size[-1]
-    crop_pct = config.crop_pct if estimator.image_size is None else 1.0
-    return backbone, BackbonePreprocessing(crop, crop_pct, config.interpolation)
+    return backbone, BackbonePreprocessing(crop, config.crop_pct, config.interpolation)
 
 
 def _validate_backbone_input(estimator, X, y, *, reset, preprocess):
@@ -209,10 +208,19 @@ class TransferClassifier(BaseImageClassifier):
         Learning-rate factor of the backbone once unfrozen ("fine_tune").
     dropout : float in [0, 1), default=0.2
         Dropout probability before the new linear head.
-    image_size : int or None, default=None
-        Side of the square crop fed to the backbone, in pixels. None uses the
-        weights' input size (224 for the default backbone) and crop ratio;
-        an int resizes the shorter side to it, then crops the center square.
+    image_size : int or None, default=288
+        Side of the square crop fed to the backbone, in pixels; the shorter
+        side is first resized to ``image_size / crop_pct`` with the weights'
+        crop ratio and interpolation. None uses the weights' input size (224
+        for the default backbone). The default of 288 is about 1.3 times the
+        224 pixels most ImageNet backbones are trained at: networks trained
+        on random-resized crops see objects larger than a center crop of the
+        same size shows them, so their features are better at a higher
+        resolution (Touvron et al., "Fixing the train-test resolution
+        discrepancy", NeurIPS 2019; timm's ``test_input_size`` of 288 for
+        many 224-pixel models). On the ants-vs-bees photos a Lite0 linear
+        probe scores 0.954 at 224 pixels and 0.961-0.974 at 288 (16 seeds).
+        Backbones with a fixed input size, such as ViTs, need None.
     lr : float, default=1e-3
         Learning rate of the head (and of the backbone with freeze="none").
     optimizer : {"adam", "adamw", "sgd"}, default="adamw"
@@ -286,6 +294,12 @@ class TransferClassifier(BaseImageClassifier):
         Extra skorch callbacks; each fit uses fresh deep copies.
     num_workers : int, default=0
         DataLoader worker processes decoding image files when X holds paths.
+    precision : {"fp32", "bf16"}, default="fp32"
+        Arithmetic of the network in ``fit`` and ``predict``. "bf16" runs
+        convolutions and matrix products in bfloat16 under ``torch.autocast``
+        (weights, gradients and optimizer state stay float32); see the
+        benchmarks for its speed and accuracy on this project's data. Where
+        the device lacks bfloat16 support, float32 is used with one warning.
 
     Attributes
     ----------
@@ -361,7 +375,7 @@ class TransferClassifier(BaseImageClassifier):
         freeze_epochs=1,
         backbone_lr_scale=0.1,
         dropout=0.2,
-        image_size=None,
+        image_size=288,
         lr=1e-3,
         optimizer="adamw",
         momentum=0.9,
@@ -386,6 +400,7 @@ class TransferClassifier(BaseImageClassifier):
         verbose=0,
         callbacks=None,
         num_workers=0,
+        precision="fp32",
     ):
         self.backbone = backbone
         self.weights = weights
@@ -418,6 +433,7 @@ class TransferClassifier(BaseImageClassifier):
         self.verbose = verbose
         self.callbacks = callbacks
         self.num_workers = num_workers
+        self.precision = precision
 
     def _validate_images(self, X, y="no_validation", *, reset):
         return _validate_backbone_input(self, X, y, reset=reset, preprocess=self.preprocess_)
@@ -485,9 +501,11 @@ class PretrainedFeatures(TransformerMixin, BaseEstimator):
         Backbone name; see :func:`sk_imgcls.load_backbone`.
     weights : "imagenet", str, path-like or None, default="imagenet"
         As in :class:`TransferClassifier`; the default works offline.
-    image_size : int or None, default=None
-        Side of the square crop fed to the backbone, in pixels; None uses the
-        weights' input size and crop ratio.
+    image_size : int or None, default=288
+        Side of the square crop fed to the backbone, in pixels, after resizing
+        the shorter side to ``image_size / crop_pct``; None uses the weights'
+        input size. See :class:`TransferClassifier` for why the default is
+        288 rather than the 224 of most weights.
     batch_size : int, default=32
         Images per forward pass.
     device : str, default="auto"
@@ -549,7 +567,7 @@ class PretrainedFeatures(TransformerMixin, BaseEstimator):
         backbone=DEFAULT_BACKBONE,
         *,
         weights="imagenet",
-        image_size=None,
+        image_size=288,
         batch_size=32,
         device="auto",
         num_workers=0,
@@ -588,9 +606,12 @@ class PretrainedFeatures(TransformerMixin, BaseEstimator):
         """
         with seeded_torch(draw_seed(self.random_state)):
             backbone, self.preprocess_ = _backbone_setup(self)
-        self.module_ = BackboneFeatures(
-            backbone.module, mean=backbone.config.mean, std=backbone.config.std
-        ).eval()
+        # Channels-last weights, like the inputs: see BaseImageClassifier._fit.
+        self.module_ = (
+            BackboneFeatures(backbone.module, mean=backbone.config.mean, std=backbone.config.std)
+            .to(memory_format=torch.channels_last)
+            .eval()
+        )
         self.n_features_out_ = backbone.n_features
         self._validate(X, reset=True)
         return self

@@ -64,11 +64,17 @@ def test_grayscale_becomes_three_channels():
 
 
 def test_preprocessing_matches_the_weights_config():
-    """Check that the default backbone resizes to 256, crops 224, bicubic, mean=std=0.5."""
-    clf = TransferClassifier()
+    """Check that the default backbone resizes to 256, crops 224, bicubic, mean=std=0.5.
+
+    With image_size=None; the default image_size=288 keeps the crop ratio.
+    """
+    clf = TransferClassifier(image_size=None)
     clf._setup_fit()
     config = clf._backbone.config
     assert (clf.preprocess_.crop, clf.preprocess_.resize) == (224, round(224 / config.crop_pct))
+    clf = TransferClassifier()
+    clf._setup_fit()
+    assert (clf.preprocess_.crop, clf.preprocess_.resize) == (288, round(288 / config.crop_pct))
     assert clf.preprocess_.interpolation.value == "bicubic"
     assert config.mean == (0.5, 0.5, 0.5) and config.std == (0.5, 0.5, 0.5)
 
@@ -275,12 +281,13 @@ def test_lite0_features_and_logistic_regression_on_ants_and_bees():
 @pytest.mark.slow
 @needs_photos
 def test_transfer_classifier_defaults_on_ants_and_bees():
-    """Check that TransferClassifier() with its offline defaults reaches >= 0.94.
+    """Check that TransferClassifier() with its offline defaults reaches >= 0.95.
 
-    One measurement gave 0.954 (146 of 153); head seeds move the linear probe
-    between 0.935 and 0.961, so the bar here is 0.94, below the 0.95 target.
+    Measured: 0.967 (148 of 153) with random_state 0, 1 and 2, in about 2
+    minutes each on 2 cores; a linear probe of the same features at 224
+    pixels ranged from 0.935 to 0.961 over seeds.
     """
     paths_train, y_train = load_image_folder(HYMENOPTERA / "train")
     paths_val, y_val = load_image_folder(HYMENOPTERA / "val")
     clf = TransferClassifier(num_workers=2, random_state=0).fit(paths_train, y_train)
-    assert clf.score(paths_val, y_val) >= 0.94
+    assert clf.score(paths_val, y_val) >= 0.95
