@@ -5,9 +5,9 @@ prediction loop, float64 probabilities) against a hand-written
 ``torch.inference_mode`` loop over the same fitted ``module_`` with the same
 batch size, on synthetic uint8 images: 8x8 and 28x28 grayscale, 64x64 RGB.
 Then the latency of one image at a time, the median over many calls: the
-classifier evaluates every batch padded to ``batch_size`` rows (so that a
-sample's prediction does not depend on the samples given with it), the
-hand-written loop runs the single image alone.
+classifier evaluates a single image beside a zero image (oneDNN computes a
+batch of one differently, and a sample's prediction must not depend on the
+samples given with it), the hand-written loop runs the single image alone.
 
 If ``sk_imgcls`` exports ``TransferClassifier``, the same comparison for it
 (``tta=None``: one pass per image) against its bare backbone module on float
@@ -194,6 +194,7 @@ def bench_transfer(rounds):
         # No test-time augmentation: one forward pass per image, as the backbone.
         clf = TransferClassifier(
             freeze="backbone",
+            image_size=side,
             tta=None,
             augment=None,
             max_epochs=1,

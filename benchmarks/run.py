@@ -1,7 +1,7 @@
 """Run every benchmark in sequence and print their tables.
 
 From the repository root: ``python -m benchmarks.run [--rounds N]`` (about
-10 minutes on an idle 2-core machine). ``--rounds`` overrides the rounds of
+25 minutes on an idle 2-core machine). ``--rounds`` overrides the rounds of
 the fit, predict and grid-search benchmarks. A benchmark that fails is
 reported and the others still run; the exit status is then 1.
 """
@@ -10,7 +10,7 @@ import sys
 import time
 import traceback
 
-from . import bench_fit, bench_gridsearch, bench_predict
+from . import bench_fit, bench_gridsearch, bench_paths, bench_precision, bench_predict
 from .common import parse_args, print_machine
 
 try:
@@ -26,6 +26,8 @@ def main(rounds=None):
         ("fit", lambda: bench_fit.main(rounds)),
         ("predict", lambda: bench_predict.main(rounds)),
         ("gridsearch", lambda: bench_gridsearch.main(rounds)),
+        ("paths", lambda: bench_paths.main(rounds)),
+        ("precision", lambda: bench_precision.main(rounds)),
     ]
     if bench_decode is not None:
         benchmarks.append(("decode", bench_decode.main))
