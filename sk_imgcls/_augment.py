@@ -309,4 +309,4 @@ def mean_proba(forward, images, tta):
     ``forward`` maps a batch of images to logits.
     """
     probas = [torch.softmax(forward(view), dim=1).to(torch.float64) for view in tta_views(images, tta)]
-    return np.asarray(torch.stack(probas).mean(dim=0))
+    return torch.stack(probas).mean(dim=0).cpu().numpy()

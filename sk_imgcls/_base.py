@@ -202,13 +202,15 @@ class WeightedNet(NeuralNetClassifier):
         if isinstance(x, dict):
             x = x["X"]
         x = to_tensor(x, device=self.device)
-        dtype = self.autocast_dtype
-        with torch.autocast(torch.device(self.device).type, dtype=dtype, enabled=dtype is not None):
-            if self.module_.training:
-                logits = self.module_(x, **fit_params)
-            else:
-                logits = padded_forward(self.module_, x, self.eval_rows)
-        return logits.float()
+        if self.autocast_dtype is None:
+            return self._forward(x, **fit_params)
+        with torch.autocast(torch.device(self.device).type, dtype=self.autocast_dtype):
+            return self._forward(x, **fit_params).float()
+
+    def _forward(self, x, **fit_params):
+        if self.module_.training:
+            return self.module_(x, **fit_params)
+        return padded_forward(self.module_, x, self.eval_rows)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_true = to_tensor(y_true, device=self.device)
@@ -642,19 +644,34 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         data = self._as_dataset(self._validate_X(X, reset=False))
-        if self.tta is None:
-            proba = self.net_.predict_proba(data).astype(np.float64)
-        else:
+        net = self.net_
+        if self.module_.training:
             self.module_.eval()
-            with torch.inference_mode():
-                proba = np.concatenate(
-                    [
-                        mean_proba(self.net_.infer, to_tensor(images, self.net_.device), self.tta)
-                        for images, _ in self.net_.get_iterator(self.net_.get_dataset(data))
-                    ]
-                )
+        with torch.inference_mode():
+            probas = [
+                mean_proba(net.infer, images, self.tta)
+                if self.tta is not None
+                else torch.softmax(net.infer(images), dim=1).cpu().numpy().astype(np.float64)
+                for images in self._prediction_batches(data)
+            ]
+        proba = np.concatenate(probas)
         proba /= proba.sum(axis=1, keepdims=True)
         return proba
+
+    def _prediction_batches(self, data):
+        """Batches of images to predict, on the net's device.
+
+        In-memory tensors are sliced (views, no copy) rather than passed
+        through skorch's dataset and iterator; datasets of files go through
+        the net's iterator (a DataLoader with ``num_workers``).
+        """
+        device = self.net_.device
+        if isinstance(data, torch.Tensor):
+            for batch in data.split(self.batch_size):
+                yield batch.to(device)
+            return
+        for images, _ in self.net_.get_iterator(self.net_.get_dataset(data)):
+            yield to_tensor(images, device)
 
     def predict(self, X):
         """Predict class labels.
