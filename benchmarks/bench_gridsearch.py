@@ -221,6 +221,9 @@ def main(rounds=None):
     t_two = median(times["n_jobs=1"]) / n_fits
     t_one = median(times["n_jobs=1, 1 thread/fit"]) / n_fits
     bound = n_fits * t_two / (np.ceil((n_fits - 1) / 2) * t_one + t_two)
+    # What a CV fit took in a worker while the other worker was busy too:
+    # the parallel time less the refit, over the rounds of 2 fits.
+    t_busy = (median(times["n_jobs=2"]) - t_two) / np.ceil((n_fits - 1) / 2)
     print_table(
         rows,
         COLUMNS,
@@ -233,6 +236,10 @@ def main(rounds=None):
             f"+ 1 refit in the main process. Target for n_jobs=2 >= 1.7. With this run's fit times "
             f"({t_two:.2f} s with {torch.get_num_threads()} threads, {t_one:.2f} s with 1), "
             f"2 one-thread workers plus the refit can reach at most {bound:.2f}.",
+            f"Contention: a CV fit in a worker took {t_busy:.2f} s while the other worker was "
+            f"busy, {100 * (t_busy / t_one - 1):.0f}% longer than a one-thread fit alone "
+            f"({t_one:.2f} s): the two cores slow each other down (shared caches, memory "
+            "bandwidth, the hypervisor), which no thread setting removes.",
             f"Cold start: the first n_jobs=2 search (1 epoch per fit) took {cold_start:.1f} s, "
             "mostly starting the worker processes; later searches reuse them.",
             "torch threads in fits: torch.get_num_threads() inside each CV fit, reported by the "

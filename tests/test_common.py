@@ -18,16 +18,22 @@ CHECK_PARAMS = {
     # 30 epochs of 2 mini-batches are too few Adam steps to converge at the
     # default lr=1e-3.
     "CNNClassifier": dict(lr=1e-2),
-    # The defaults are sized for real work (a pretrained 224-pixel backbone);
-    # the checks use timm's tiny random-init test network at 16 pixels. A
-    # random backbone has nothing to probe, so it trains whole, at a higher lr.
-    # The checks' data are 2-feature blobs read as 1 x 2 images, which the
-    # default photo augmentation (shifts, flips) and flip TTA would scramble.
+    # The defaults are sized for real work (a pretrained backbone at 288
+    # pixels); the checks use timm's tiny random-init test network at 16
+    # pixels. The checks' data are 2-feature blobs read as 1 x 2 images, which
+    # the default photo augmentation (shifts, flips) and flip TTA would
+    # scramble. A linear probe (the default freeze="backbone": batch norm in
+    # eval mode) without dropout, with the data in one batch of 64, makes
+    # every step the full-batch gradient of the weighted mean loss, so integer
+    # sample weights and repeated rows train the same model:
+    # check_sample_weight_equivalence_on_dense_data passes.
     "TransferClassifier": dict(
         backbone="timm/test_efficientnet",
         weights=None,
         image_size=16,
-        freeze="none",
+        freeze="backbone",
+        dropout=0.0,
+        batch_size=64,
         lr=1e-2,
         max_epochs=10,
         augment=None,
@@ -37,9 +43,10 @@ CHECK_PARAMS = {
 }
 
 _SAMPLE_WEIGHT_REASON = (
-    "Mini-batch training with batch normalization is not equivalent under "
-    "repeated rows: batch-norm statistics are unweighted means over each batch, "
-    "and with more rows the shuffled batches and dropout masks differ. "
+    "Training with batch normalization is not equivalent under repeated rows: "
+    "batch-norm statistics are unweighted means over each batch (rows of zero "
+    "weight count, repeated rows count several times), and with more rows the "
+    "shuffled batches and dropout masks differ. "
     "scikit-learn lists this check as expected to fail for its own stochastic "
     "estimators (SGD, bagging, boosting)."
 )
@@ -47,9 +54,6 @@ _SAMPLE_WEIGHT_REASON = (
 # Checks that are known to fail, each with its reason.
 EXPECTED_FAILED_CHECKS = {
     "CNNClassifier": {"check_sample_weight_equivalence_on_dense_data": _SAMPLE_WEIGHT_REASON},
-    "TransferClassifier": {
-        "check_sample_weight_equivalence_on_dense_data": _SAMPLE_WEIGHT_REASON
-    },
 }
 
 
