@@ -67,11 +67,12 @@ def padded_forward(module, x, rows):
     exactly (scikit-learn's subset- and order-invariance checks).
 
     How many rows are needed depends on the network. CNNClassifier's
-    convolutions, batch norms and linear head agree bit for bit for every
-    batch of 2 to 63 images, in float32 and bfloat16, and differ only for a
-    batch of one, so ``rows=2``. Pretrained backbones can differ between any
-    two batch sizes (squeeze-and-excitation blocks run 1x1 convolutions on
-    pooled maps), so TransferClassifier pads to its ``batch_size``.
+    network agrees bit for bit for every batch size, in float32 and
+    bfloat16: its convolutions and head run a single image through the
+    kernels a batch uses (see ``sk_imgcls._cnn.Conv2d``), so ``rows=1``, no
+    padding. Pretrained backbones can differ between any two batch sizes
+    (squeeze-and-excitation blocks run 1x1 convolutions on pooled maps), so
+    TransferClassifier pads to its ``batch_size``.
 
     Parameters
     ----------

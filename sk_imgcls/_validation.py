@@ -166,11 +166,15 @@ def check_images(estimator, X, y="no_validation", *, reset, image_shape=None):
         if not reset:
             _check_same_image_shape(estimator, shape)
         flat = X.reshape(len(X), -1)
-        out = validate_data(
-            estimator, flat, y, reset=reset, ensure_all_finite=False, **check_params
-        )
         if with_y:
-            flat, y = out
+            _, y = validate_data(
+                estimator, flat, y, reset=reset, ensure_all_finite=False, **check_params
+            )
+        else:
+            # X passed check_array above: only n_features_in_ and feature
+            # names are left to check (a second check_array costs as much as
+            # predicting one small image).
+            validate_data(estimator, flat, reset=reset, skip_check_array=True)
         images = X.reshape(len(X), *shape)
     else:
         out = validate_data(estimator, X, y, reset=reset, **check_params)

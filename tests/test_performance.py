@@ -15,6 +15,7 @@ from skorch.callbacks import Callback
 from skorch.dataset import Dataset
 
 from sk_imgcls import CNNClassifier, _base
+from sk_imgcls._cnn import CNN
 
 
 def _data(n=72, seed=0):
@@ -137,3 +138,42 @@ def test_bf16_falls_back_to_float32_with_one_warning(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         clf.predict(X)
+
+
+_PRECISIONS = [
+    "fp32",
+    pytest.param(
+        "bf16",
+        marks=pytest.mark.skipif(not _base.bf16_supported("cpu"), reason="no bfloat16 support"),
+    ),
+]
+
+
+@pytest.mark.parametrize("precision", _PRECISIONS)
+@pytest.mark.parametrize("image_shape", [(8, 8, 1), (28, 28, 1), (1, 7, 1), (16, 16, 3)])
+@pytest.mark.parametrize("residual", [False, True])
+def test_network_output_is_the_same_for_every_batch_size(precision, image_shape, residual):
+    """Check that each image's logits are bit-identical alone, in any batch and in the whole set."""
+    torch.manual_seed(0)
+    module = CNN(
+        image_shape, 3, depth=2, width=8, residual=residual, dropout=0.0,
+        mean=[0.5] * image_shape[2], std=[2.0] * image_shape[2],
+    ).eval().to(memory_format=torch.channels_last)
+    x = torch.randn(17, *image_shape)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    with torch.inference_mode(), torch.autocast("cpu", dtype=dtype, enabled=precision == "bf16"):
+        full = module(x)
+        for start, stop in [(i, i + 1) for i in range(17)] + [(0, 2), (3, 8), (5, 17)]:
+            torch.testing.assert_close(module(x[start:stop]), full[start:stop], rtol=0, atol=0)
+
+
+def test_single_image_prediction_computes_one_image():
+    """Check that predicting one image runs the network on a batch of one, with no padding."""
+    X, y = _data()
+    clf = _small().fit(X, y)
+    sizes = []
+    hook = clf.module_.register_forward_pre_hook(lambda module, args: sizes.append(len(args[0])))
+    single = clf.predict_proba(X[:1])
+    hook.remove()
+    assert sizes == [1]
+    np.testing.assert_array_equal(single, clf.predict_proba(X)[:1])
