@@ -171,9 +171,14 @@ def check_images(estimator, X, y="no_validation", *, reset, image_shape=None):
                 estimator, flat, y, reset=reset, ensure_all_finite=False, **check_params
             )
         else:
-            # X passed check_array above: only n_features_in_ and feature
-            # names are left to check (a second check_array costs as much as
-            # predicting one small image).
+            # X passed check_array above, which checks no feature count for
+            # n-d arrays; the rest is n_features_in_ and feature names (a
+            # second check_array costs as much as predicting a small image).
+            if flat.shape[1] == 0:
+                raise ValueError(
+                    f"Found array with 0 feature(s) (shape={flat.shape}) while a "
+                    f"minimum of 1 is required by {name}."
+                )
             validate_data(estimator, flat, reset=reset, skip_check_array=True)
         images = X.reshape(len(X), *shape)
     else:
