@@ -4,9 +4,10 @@ Speed, each contender interleaved over several rounds, relative to the
 hand-written float32 loop on NCHW (contiguous) tensors, the PyTorch default:
 
 - inference of 32 images of 224x224 through ``tf_efficientnet_lite0`` and
-  ``resnet18``: the bare backbone on NCHW and on channels-last input, and
-  ``TransferClassifier.predict_proba`` (``tta=None``) in float32 and in bf16,
-  including its resize and center crop;
+  ``resnet18``: the bare backbone on NCHW and on channels-last input, the
+  bare backbone channels-last under bf16 autocast (the ceiling: no
+  preprocessing), and ``TransferClassifier.predict_proba`` (``tta=None``) in
+  float32 and in bf16, including its resize, center crop and normalization;
 - one training epoch of ``CNNClassifier`` (depth 2, width 32, batch 32,
   Adam) on 2,000 64x64 RGB images, and of ``TransferClassifier`` fine-tuning
   all of ``resnet18`` on 96 images of 224x224: the hand-written loop on NCHW
@@ -82,14 +83,16 @@ def inference_case(backbone, rounds):
         for precision in ("fp32", "bf16")
     }
 
-    def run_bare(module, x):
-        with torch.inference_mode():
+    def run_bare(module, x, bf16=False):
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             return module(x)
 
     baseline = "bare backbone, NCHW fp32"
     contenders = [
         (baseline, lambda: run_bare(bare, nchw)),
         ("bare backbone, channels_last fp32", lambda: run_bare(bare_cl, nhwc)),
+        # The ceiling of precision="bf16": the backbone alone, no preprocessing.
+        ("bare backbone, channels_last bf16", lambda: run_bare(bare_cl, nhwc, bf16=True)),
         ("TransferClassifier.predict_proba fp32", lambda: estimators["fp32"].predict_proba(images)),
         ("TransferClassifier.predict_proba bf16", lambda: estimators["bf16"].predict_proba(images)),
     ]

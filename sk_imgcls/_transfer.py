@@ -93,11 +93,12 @@ class BackboneFeatures(nn.Module):
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
 
     def forward(self, x):
-        if x.dtype == torch.uint8:
-            x = x.to(torch.float32).div_(255)
+        # uint8 pixels are scaled to [0, 1] within the normalization:
+        # (x / 255 - mean) / std as one multiply-add over the batch.
+        scale = 1 / (255 * self.std) if x.dtype == torch.uint8 else 1 / self.std
         # NHWC -> NCHW view with channels_last strides, which CPU kernels prefer.
         x = x.permute(0, 3, 1, 2).to(torch.float32)
-        return self.backbone((x - self.mean) / self.std)
+        return self.backbone(torch.addcmul(-self.mean / self.std, x, scale))
 
 
 class TransferNet(nn.Module):
