@@ -228,22 +228,7 @@ def augment_batch(images, labels, transform, mix):
     images : torch.Tensor of shape (N, H, W, C)
     labels : torch.Tensor of shape (N,) int64 or (N, n_classes) float32
     """
-    chw = images.permute(0, 3, 1, 2)
-    if transform is not None:
-        steps = _batch_steps(transform)
-        if steps is not None:
-            for step in steps:
-                chw = step(chw)
-        else:
-            # Per image: a transform called on the whole batch would draw one
-            # random flip or crop for all of it.
-            chw = torch.stack([transform(image) for image in chw])
-    if mix is not None:
-        dtype = chw.dtype
-        chw, labels = mix(chw.to(torch.float32), labels)
-        if dtype == torch.uint8:
-            chw = chw.round().clamp(0, 255).to(torch.uint8)
-    return chw.permute(0, 2, 3, 1), labels
+    return BatchAugmentation(transform, mix)(images, labels)
 
 
 class BatchAugmentation:
@@ -251,6 +236,8 @@ class BatchAugmentation:
 
     A plain object rather than a ``torch.nn.Module`` so that skorch, which
     manages the modules of a net itself, holds it as an ordinary attribute.
+    The batch form of ``transform`` (see :func:`_batch_steps`) is worked out
+    once, here, not for every batch.
 
     Parameters
     ----------
@@ -263,10 +250,24 @@ class BatchAugmentation:
     def __init__(self, transform, mix):
         self.transform = transform
         self.mix = mix
+        self._steps = None if transform is None else _batch_steps(transform)
 
     def __call__(self, images, labels):
         """Augment a batch; see :func:`augment_batch`."""
-        return augment_batch(images, labels, self.transform, self.mix)
+        chw = images.permute(0, 3, 1, 2)
+        if self._steps is not None:
+            for step in self._steps:
+                chw = step(chw)
+        elif self.transform is not None:
+            # Per image: a transform called on the whole batch would draw one
+            # random flip or crop for all of it.
+            chw = torch.stack([self.transform(image) for image in chw])
+        if self.mix is not None:
+            dtype = chw.dtype
+            chw, labels = self.mix(chw.to(torch.float32), labels)
+            if dtype == torch.uint8:
+                chw = chw.round().clamp(0, 255).to(torch.uint8)
+        return chw.permute(0, 2, 3, 1), labels
 
 
 TTA_OPTIONS = ("flip", "crop", "flip_crop")
