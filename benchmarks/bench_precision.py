@@ -111,6 +111,18 @@ def _hand_written_fit(module, images, y, batch_size, lr):
         optimizer.step()
 
 
+def _fit_rows(case, n_images, hand_written, estimator, name, rounds):
+    """Time the NCHW fp32 hand-written fit against ``estimator(precision)`` in fp32 and bf16."""
+    baseline = "hand-written NCHW fp32"
+    contenders = [
+        (baseline, hand_written),
+        (f"{name} fp32", lambda: estimator("fp32")),
+        (f"{name} bf16", lambda: estimator("bf16")),
+    ]
+    times = run_interleaved(contenders, rounds=rounds)
+    return _rows(case, times, n_images, baseline)
+
+
 def cnn_fit_case(rounds):
     """One epoch of CNNClassifier on 64x64x3 images: NCHW fp32 loop, fp32, bf16."""
     rng = np.random.default_rng(SEED)
@@ -136,14 +148,9 @@ def cnn_fit_case(rounds):
     def estimator(precision):
         return CNNClassifier(max_epochs=1, precision=precision, random_state=SEED).fit(X, y)
 
-    baseline = "hand-written NCHW fp32"
-    contenders = [
-        (baseline, hand_written),
-        ("CNNClassifier fp32", lambda: estimator("fp32")),
-        ("CNNClassifier bf16", lambda: estimator("bf16")),
-    ]
-    times = run_interleaved(contenders, rounds=rounds)
-    return _rows("fit CNN, 2,000 x 64x64x3, 1 epoch", times, len(X), baseline)
+    return _fit_rows(
+        "fit CNN, 2,000 x 64x64x3, 1 epoch", len(X), hand_written, estimator, "CNNClassifier", rounds
+    )
 
 
 def transfer_fit_case(rounds):
@@ -165,14 +172,10 @@ def transfer_fit_case(rounds):
             augment=None, tta=None, lr=1e-3, precision=precision, random_state=SEED,
         ).fit(X, y)
 
-    baseline = "hand-written NCHW fp32"
-    contenders = [
-        (baseline, hand_written),
-        ("TransferClassifier fp32", lambda: estimator("fp32")),
-        ("TransferClassifier bf16", lambda: estimator("bf16")),
-    ]
-    times = run_interleaved(contenders, rounds=rounds)
-    return _rows("fit resnet18, 96 x 224x224, 1 epoch", times, len(X), baseline)
+    return _fit_rows(
+        "fit resnet18, 96 x 224x224, 1 epoch", len(X), hand_written, estimator,
+        "TransferClassifier", rounds,
+    )
 
 
 def accuracy_rows():
