@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 import torch
-from joblib import parallel_config
+from joblib import Parallel, delayed, parallel_config
 from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV
 
@@ -141,6 +141,36 @@ def _threads_in_fits(search):
     return ", ".join(map(str, sorted(threads)))
 
 
+def _matmul_seconds(n_products=300, size=512):
+    """Seconds for ``n_products`` float32 matrix products on one torch thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a = torch.randn(size, size)
+        a @ a
+        start = time.perf_counter()
+        for _ in range(n_products):
+            a @ a
+        return time.perf_counter() - start
+    finally:
+        torch.set_num_threads(threads)
+
+
+def machine_contention(rounds=3):
+    """Slowdown of one-thread matrix products when both workers run them at once.
+
+    Pure compute, no sk_imgcls: how much the machine's cores slow each other
+    down, the ceiling that no thread setting lifts. Returns the median over
+    rounds of mean(t in parallel) / t alone - 1.
+    """
+    slowdowns = []
+    for _ in range(rounds):
+        alone = _matmul_seconds()
+        together = Parallel(n_jobs=2)(delayed(_matmul_seconds)() for _ in range(2))
+        slowdowns.append(float(np.mean(together)) / alone - 1)
+    return median(slowdowns)
+
+
 def main(rounds=None):
     """Time the grid searches; print the tables and return their rows."""
     rounds = rounds or ROUNDS
@@ -175,6 +205,7 @@ def main(rounds=None):
             warmup=warmups(CONTENDERS),
             max_seconds=MAX_SECONDS,
         )
+        matmul_contention = machine_contention()
         over_times = run_interleaved(
             [
                 (name, contender(f"over {name}", cls, n_jobs, OVERSUBSCRIBED_EPOCHS))
@@ -239,7 +270,9 @@ def main(rounds=None):
             f"Contention: a CV fit in a worker took {t_busy:.2f} s while the other worker was "
             f"busy, {100 * (t_busy / t_one - 1):.0f}% longer than a one-thread fit alone "
             f"({t_one:.2f} s): the two cores slow each other down (shared caches, memory "
-            "bandwidth, the hypervisor), which no thread setting removes.",
+            "bandwidth, the hypervisor), which no thread setting removes. The same probe on "
+            f"pure compute (one-thread 512x512 float32 matrix products in both workers at once "
+            f"vs alone): {100 * matmul_contention:.0f}% slower.",
             f"Cold start: the first n_jobs=2 search (1 epoch per fit) took {cold_start:.1f} s, "
             "mostly starting the worker processes; later searches reuse them.",
             "torch threads in fits: torch.get_num_threads() inside each CV fit, reported by the "
