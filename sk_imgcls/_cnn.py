@@ -12,52 +12,6 @@ from ._base import BaseImageClassifier
 from ._validation import check_images, images_to_tensor
 
 
-class Conv2d(nn.Conv2d):
-    """``nn.Conv2d`` that convolves a single image on the CPU with oneDNN, as it does batches.
-
-    For one small image (fewer than 20,480 input values) PyTorch picks its
-    native convolution instead of oneDNN's (``ConvParams::use_mkldnn`` in
-    ATen's ``ConvUtils.h``), and the two sum in different orders. Calling
-    oneDNN for that case too gives an image the same float32 output alone as
-    in a batch, without computing a padding image for it.
-    """
-
-    def _conv_forward(self, input, weight, bias):
-        if (
-            len(input) != 1
-            or input.device.type != "cpu"
-            or self.padding_mode != "zeros"
-            or isinstance(self.padding, str)
-            or not torch.backends.mkldnn.is_available()
-        ):
-            return super()._conv_forward(input, weight, bias)
-        if torch.is_autocast_enabled("cpu"):
-            # autocast does not cover the aten op called below.
-            dtype = torch.get_autocast_dtype("cpu")
-            input, weight = input.to(dtype), weight.to(dtype)
-            bias = None if bias is None else bias.to(dtype)
-        if input.dtype not in (torch.float32, torch.bfloat16) or weight.dtype != input.dtype:
-            return super()._conv_forward(input, weight, bias)
-        return torch.ops.aten.mkldnn_convolution(
-            input, weight, bias, self.padding, self.stride, self.dilation, self.groups
-        )
-
-
-class Linear(nn.Linear):
-    """``nn.Linear`` that multiplies a single row as part of a two-row matrix.
-
-    BLAS computes a one-row product as a matrix-vector product, which sums in
-    another order than its matrix-matrix product; doubling the row keeps an
-    image's logits the same alone as in a batch, at the cost of one more
-    row of the (small) head.
-    """
-
-    def forward(self, input):
-        if input.ndim == 2 and len(input) == 1:
-            return super().forward(input.expand(2, -1))[:1]
-        return super().forward(input)
-
-
 class ConvBlock(nn.Module):
     """conv3x3, batch norm, ReLU, an optional residual conv pair, then max pooling.
 
@@ -67,11 +21,11 @@ class ConvBlock(nn.Module):
 
     def __init__(self, in_channels, out_channels, *, residual, pool):
         super().__init__()
-        self.conv = Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
         self.bn = nn.BatchNorm2d(out_channels)
         self.residual = (
             nn.Sequential(
-                Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+                nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
                 nn.BatchNorm2d(out_channels),
             )
             if residual
@@ -124,7 +78,7 @@ class CNN(nn.Module):
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
             nn.Dropout(dropout),
-            Linear(in_channels, n_classes),
+            nn.Linear(in_channels, n_classes),
         )
 
     def forward(self, x):
@@ -430,11 +384,6 @@ class CNNClassifier(BaseImageClassifier):
         self.callbacks = callbacks
         self.num_workers = num_workers
         self.precision = precision
-
-    def _eval_rows(self):
-        # Conv2d and Linear above compute a single image through the same
-        # kernels as a batch: no padding needed.
-        return 1
 
     def _validate_images(self, X, y="no_validation", *, reset):
         out = check_images(self, X, y, reset=reset, image_shape=self.image_shape)

@@ -15,7 +15,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as F
 
 from ._backbones import DEFAULT_BACKBONE, load_backbone
-from ._base import BaseImageClassifier, draw_seed, padded_forward, resolve_device, seeded_torch
+from ._base import BaseImageClassifier, draw_seed, resolve_device, seeded_torch, use_onednn
 from ._data import BatchLoader, ImagePathDataset
 from ._validation import check_images, is_path_array
 
@@ -609,8 +609,9 @@ class PretrainedFeatures(TransformerMixin, BaseEstimator):
         """
         with seeded_torch(draw_seed(self.random_state)):
             backbone, self.preprocess_ = _backbone_setup(self)
-        # Channels-last weights, like the inputs: see BaseImageClassifier._fit.
-        self.module_ = (
+        # Channels-last weights, like the inputs, and oneDNN layers: see
+        # BaseImageClassifier._fit.
+        self.module_ = use_onednn(
             BackboneFeatures(backbone.module, mean=backbone.config.mean, std=backbone.config.std)
             .to(memory_format=torch.channels_last)
             .eval()
@@ -662,7 +663,7 @@ class PretrainedFeatures(TransformerMixin, BaseEstimator):
         outputs = []
         with torch.inference_mode():
             for images, _ in loader:
-                outputs.append(padded_forward(module, images.to(device), self.batch_size).cpu())
+                outputs.append(module(images.to(device)).cpu())
         return torch.cat(outputs).numpy()
 
     def __sklearn_tags__(self):

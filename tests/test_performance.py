@@ -3,6 +3,7 @@
 Speed itself is measured in ``benchmarks/``, never here.
 """
 
+import copy
 import os
 import warnings
 
@@ -14,7 +15,8 @@ from sklearn.model_selection import GridSearchCV
 from skorch.callbacks import Callback
 from skorch.dataset import Dataset
 
-from sk_imgcls import CNNClassifier, _base
+from sk_imgcls import CNNClassifier, TransferClassifier, _base, load_backbone
+from sk_imgcls._base import OneDNNConv2d, OneDNNLinear, use_onednn
 from sk_imgcls._cnn import CNN
 
 
@@ -149,28 +151,80 @@ _PRECISIONS = [
 ]
 
 
+def _assert_batch_invariant(module, x, precision):
+    """Each sample's output alone, in slices and in the whole batch is bit-identical."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    with torch.inference_mode(), torch.autocast("cpu", dtype=dtype, enabled=precision == "bf16"):
+        full = module(x)
+        n = len(x)
+        for start, stop in [(i, i + 1) for i in range(n)] + [(0, 2), (3, 8), (5, n)]:
+            torch.testing.assert_close(module(x[start:stop]), full[start:stop], rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("precision", _PRECISIONS)
 @pytest.mark.parametrize("image_shape", [(8, 8, 1), (28, 28, 1), (1, 7, 1), (16, 16, 3)])
 @pytest.mark.parametrize("residual", [False, True])
-def test_network_output_is_the_same_for_every_batch_size(precision, image_shape, residual):
-    """Check that each image's logits are bit-identical alone, in any batch and in the whole set."""
+def test_cnn_output_is_the_same_for_every_batch_size(precision, image_shape, residual):
+    """Check that the CNN's logits are bit-identical alone, in any batch and in the whole set."""
     torch.manual_seed(0)
     module = CNN(
         image_shape, 3, depth=2, width=8, residual=residual, dropout=0.0,
         mean=[0.5] * image_shape[2], std=[2.0] * image_shape[2],
     ).eval().to(memory_format=torch.channels_last)
-    x = torch.randn(17, *image_shape)
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    with torch.inference_mode(), torch.autocast("cpu", dtype=dtype, enabled=precision == "bf16"):
-        full = module(x)
-        for start, stop in [(i, i + 1) for i in range(17)] + [(0, 2), (3, 8), (5, 17)]:
-            torch.testing.assert_close(module(x[start:stop]), full[start:stop], rtol=0, atol=0)
+    _assert_batch_invariant(use_onednn(module), torch.randn(17, *image_shape), precision)
 
 
-def test_single_image_prediction_computes_one_image():
+@pytest.mark.parametrize("precision", _PRECISIONS)
+@pytest.mark.parametrize(
+    "name", ["resnet18", "mobilenet_v3_small", "timm/test_efficientnet"]
+)
+def test_backbone_output_is_the_same_for_every_batch_size(precision, name):
+    """Check batch invariance of pretrained architectures (1x1 convolutions, SE blocks, linear layers)."""
+    torch.manual_seed(0)
+    module = load_backbone(name, weights=None).module.eval().to(memory_format=torch.channels_last)
+    x = torch.randn(13, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    _assert_batch_invariant(use_onednn(module), x, precision)
+
+
+def test_use_onednn_keeps_parameters_and_trains_as_before():
+    """Check that use_onednn swaps layer classes only, and that training takes PyTorch's path."""
+    torch.manual_seed(0)
+    module = CNN((8, 8, 1), 3, depth=2, width=4, residual=True, dropout=0.0, mean=[0.0], std=[1.0])
+    params = dict(module.named_parameters())
+    keys = list(module.state_dict())
+    reference = copy.deepcopy(module)
+    assert use_onednn(module) is module
+    assert dict(module.named_parameters()) == params
+    assert list(module.state_dict()) == keys
+    layers = list(module.modules())
+    assert sum(type(m) is OneDNNConv2d for m in layers) == 4
+    assert sum(type(m) is OneDNNLinear for m in layers) == 1
+    assert not any(type(m) in (torch.nn.Conv2d, torch.nn.Linear) for m in layers)
+    x = torch.randn(5, 8, 8, 1)
+    module.train(), reference.train()
+    torch.testing.assert_close(module(x), reference(x), rtol=0, atol=0)
+    module.eval(), reference.eval()
+    with torch.inference_mode():
+        torch.testing.assert_close(module(x), reference(x))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: CNNClassifier(width=4, max_epochs=2, batch_size=16, random_state=0),
+        lambda: TransferClassifier(
+            "timm/test_efficientnet", weights=None, image_size=16, max_epochs=1,
+            batch_size=16, augment=None, tta=None, random_state=0,
+        ),
+    ],
+    ids=["CNNClassifier", "TransferClassifier"],
+)
+def test_single_image_prediction_computes_one_image(make):
     """Check that predicting one image runs the network on a batch of one, with no padding."""
     X, y = _data()
-    clf = _small().fit(X, y)
+    if "Transfer" in type(make()).__name__:
+        X = np.repeat(X[..., None], 3, axis=-1)
+    clf = make().fit(X, y)
     sizes = []
     hook = clf.module_.register_forward_pre_hook(lambda module, args: sizes.append(len(args[0])))
     single = clf.predict_proba(X[:1])
