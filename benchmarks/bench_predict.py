@@ -4,16 +4,16 @@
 prediction loop, float64 probabilities) against a hand-written
 ``torch.inference_mode`` loop over the same fitted ``module_`` with the same
 batch size, on synthetic uint8 images: 8x8 and 28x28 grayscale, 64x64 RGB.
-Then the latency of one image at a time, the median over many calls: the
-classifier evaluates a single image beside a zero image (oneDNN computes a
-batch of one differently, and a sample's prediction must not depend on the
-samples given with it), the hand-written loop runs the single image alone.
+Then the latency of one image at a time, the median over many calls; both
+run the single image alone through the same module (whose layers predict
+through oneDNN at every batch size, see ``sk_imgcls._base.use_onednn``).
 
 If ``sk_imgcls`` exports ``TransferClassifier``, the same comparison for it
 (``tta=None``: one pass per image) against its bare backbone module on float
 input already resized and normalized, in the channels-last layout the
 classifier feeds it (so the classifier's extra cost is validation,
-preprocessing and the head) and, for comparison, contiguous NCHW.
+preprocessing and the head) and, for comparison, contiguous NCHW; then the
+latency of one image, the classifier's against the bare backbone's.
 
 "vs hand-written" is the median over rounds of the hand-written time divided
 by the contender's time in the same round: above 1.0 the contender is faster.
@@ -123,9 +123,9 @@ def _throughput_rows(case, contenders, n_images, rounds, baselines):
     return rows
 
 
-def _latency_rows(case, contenders, baselines):
+def _latency_rows(case, contenders, baselines, calls=None):
     latencies = interleaved_latencies(
-        contenders, rounds=LATENCY_ROUNDS, calls_per_round=LATENCY_CALLS
+        contenders, rounds=LATENCY_ROUNDS, calls_per_round=calls or LATENCY_CALLS
     )
     rows = []
     for name, _ in contenders:
@@ -226,13 +226,19 @@ def bench_transfer(rounds):
         ("TransferClassifier.predict_proba", lambda: clf.predict_proba(X)),
     ]
     base = "bare backbone, channels_last"
-    return _throughput_rows(
-        f"{side}x{side}x3 -> {crop}",
-        contenders,
-        n_images,
-        rounds,
-        {name: base for name, _ in contenders},
+    case = f"{side}x{side}x3 -> {crop}"
+    throughput = _throughput_rows(
+        case, contenders, n_images, rounds, {name: base for name, _ in contenders}
     )
+    x1, input1 = X[:1], inputs_cl[:1]
+    contenders = [
+        ("bare backbone", lambda: bare_backbone(input1)),
+        ("TransferClassifier.predict_proba", lambda: clf.predict_proba(x1)),
+    ]
+    latency = _latency_rows(
+        case, contenders, {"TransferClassifier.predict_proba": "bare backbone"}, calls=10
+    )
+    return throughput, latency
 
 
 def main(rounds=None):
@@ -260,7 +266,7 @@ def main(rounds=None):
         ),
         notes=["vs hand-written: median latency of the hand-written loop / the contender's."],
     )
-    transfer = bench_transfer(rounds)
+    transfer, transfer_latency = bench_transfer(rounds) or ([], [])
     if transfer:
         print_table(
             transfer,
@@ -279,7 +285,23 @@ def main(rounds=None):
                 "t(contender)."
             ],
         )
-    return throughput + latency + transfer
+    if transfer_latency:
+        print_table(
+            transfer_latency,
+            [
+                (key, title.replace("hand-written", "bare backbone"))
+                for key, title in LATENCY_COLUMNS
+            ],
+            title=(
+                f"single-image latency: TransferClassifier vs its bare backbone, median of "
+                f"{LATENCY_ROUNDS} x 10 interleaved calls"
+            ),
+            notes=[
+                "The bare backbone gets one preprocessed float image; TransferClassifier one "
+                "uint8 image, which it validates, resizes, crops and normalizes."
+            ],
+        )
+    return throughput + latency + transfer + transfer_latency
 
 
 if __name__ == "__main__":
