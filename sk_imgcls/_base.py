@@ -72,10 +72,12 @@ def _onednn_convolution(input, weight, bias, padding, stride, dilation, groups):
         or len(input) == 0
     ):
         return None
-    if torch.is_autocast_enabled("cpu") and input.dtype == torch.float32:
+    if torch.is_autocast_enabled("cpu"):
         dtype = torch.get_autocast_dtype("cpu")
-        input, weight = input.to(dtype), weight.to(dtype)
-        bias = None if bias is None else bias.to(dtype)
+        input, weight, bias = (
+            t.to(dtype) if t is not None and t.dtype == torch.float32 else t
+            for t in (input, weight, bias)
+        )
     if input.dtype not in (torch.float32, torch.bfloat16) or weight.dtype != input.dtype:
         return None
     return torch.ops.aten.mkldnn_convolution(

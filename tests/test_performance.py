@@ -231,3 +231,23 @@ def test_single_image_prediction_computes_one_image(make):
     hook.remove()
     assert sizes == [1]
     np.testing.assert_array_equal(single, clf.predict_proba(X)[:1])
+
+
+@pytest.mark.parametrize("precision", _PRECISIONS)
+def test_every_layer_predicts_through_onednn(monkeypatch, precision):
+    """Check that with use_onednn every conv and linear layer calls oneDNN, under autocast too."""
+    used = []
+    onednn = _base._onednn_convolution
+
+    def spy(*args):
+        out = onednn(*args)
+        used.append(out is not None)
+        return out
+
+    monkeypatch.setattr(_base, "_onednn_convolution", spy)
+    module = use_onednn(load_backbone("resnet18", weights=None).module.eval())
+    x = torch.randn(3, 3, 32, 32)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        out = module(x)
+    assert out.dtype == (torch.bfloat16 if precision == "bf16" else torch.float32)
+    assert len(used) == 20 and all(used)  # resnet18: 20 convolutions, its fc is an Identity
