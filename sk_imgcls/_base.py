@@ -61,14 +61,15 @@ def seeded_torch(seed):
 def _onednn_convolution(input, weight, bias, padding, stride, dilation, groups):
     """oneDNN's convolution of CPU float32 or bfloat16 tensors, or None where it does not apply.
 
-    Only with gradients off (prediction); under CPU autocast the float32
-    tensors are cast as autocast casts a convolution's (autocast does not
-    cover the aten op called here).
+    Only with gradients off (prediction), and not when oneDNN is unavailable
+    or switched off (``torch.backends.mkldnn.flags(enabled=False)``); under
+    CPU autocast the float32 tensors are cast as autocast casts a
+    convolution's (autocast does not cover the aten op called here).
     """
     if (
         input.device.type != "cpu"
         or torch.is_grad_enabled()
-        or not torch.backends.mkldnn.is_available()
+        or not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
         or len(input) == 0
     ):
         return None

@@ -251,3 +251,17 @@ def test_every_layer_predicts_through_onednn(monkeypatch, precision):
         out = module(x)
     assert out.dtype == (torch.bfloat16 if precision == "bf16" else torch.float32)
     assert len(used) == 20 and all(used)  # resnet18: 20 convolutions, its fc is an Identity
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN")
+def test_onednn_switched_off_by_the_user_is_respected(monkeypatch):
+    """Check that under torch.backends.mkldnn.flags(enabled=False) the layers use PyTorch's path."""
+    used = []
+    onednn = _base._onednn_convolution
+    monkeypatch.setattr(
+        _base, "_onednn_convolution", lambda *args: used.append(onednn(*args)) or used[-1]
+    )
+    module = use_onednn(load_backbone("resnet18", weights=None).module.eval())
+    with torch.inference_mode(), torch.backends.mkldnn.flags(enabled=False):
+        module(torch.randn(2, 3, 32, 32))
+    assert len(used) == 20 and all(out is None for out in used)
