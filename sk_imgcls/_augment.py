@@ -237,7 +237,9 @@ class BatchAugmentation:
     A plain object rather than a ``torch.nn.Module`` so that skorch, which
     manages the modules of a net itself, holds it as an ordinary attribute.
     The batch form of ``transform`` (see :func:`_batch_steps`) is worked out
-    once, here, not for every batch.
+    once, here, not for every batch: its settings (``p``, ``padding``,
+    ``scale``, ...) are read when the augmentation is built, at the start of
+    ``fit``.
 
     Parameters
     ----------

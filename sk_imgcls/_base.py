@@ -58,19 +58,26 @@ def seeded_torch(seed):
         yield
 
 
-def _onednn_convolution(input, weight, bias, padding, stride, dilation, groups):
-    """oneDNN's convolution of CPU float32 or bfloat16 tensors, or None where it does not apply.
+@functools.cache
+def _onednn_bf16():
+    return torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
-    Only with gradients off (prediction), and not when oneDNN is unavailable
-    or switched off (``torch.backends.mkldnn.flags(enabled=False)``); under
-    CPU autocast the float32 tensors are cast as autocast casts a
-    convolution's (autocast does not cover the aten op called here).
+
+def _onednn_convolution(input, weight, bias, padding, stride, dilation, groups):
+    """oneDNN's convolution of a CPU batch (n, c, h, w), or None where it does not apply.
+
+    Only with gradients off (prediction), for float32 or bfloat16 (where the
+    CPU supports it), and not when oneDNN is unavailable or switched off
+    (``torch.backends.mkldnn.flags(enabled=False)``). Under CPU autocast the
+    float32 tensors are cast as autocast casts a convolution's (autocast does
+    not cover the aten op called here).
     """
     if (
         input.device.type != "cpu"
+        or input.ndim != 4
+        or len(input) == 0
         or torch.is_grad_enabled()
         or not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
-        or len(input) == 0
     ):
         return None
     if torch.is_autocast_enabled("cpu"):
@@ -79,7 +86,9 @@ def _onednn_convolution(input, weight, bias, padding, stride, dilation, groups):
             t.to(dtype) if t is not None and t.dtype == torch.float32 else t
             for t in (input, weight, bias)
         )
-    if input.dtype not in (torch.float32, torch.bfloat16) or weight.dtype != input.dtype:
+    if weight.dtype != input.dtype or not (
+        input.dtype == torch.float32 or (input.dtype == torch.bfloat16 and _onednn_bf16())
+    ):
         return None
     return torch.ops.aten.mkldnn_convolution(
         input, weight, bias, padding, stride, dilation, groups
@@ -92,11 +101,11 @@ class OneDNNConv2d(nn.Conv2d):
     PyTorch picks a kernel per call: for a single small image, or a 1x1
     kernel on fewer than 16 images with one thread, its native convolution
     rather than oneDNN's (``ConvParams::use_mkldnn`` in ATen's
-    ``ConvUtils.h``). The kernels sum in different orders, so an image's
+    ``Convolution.cpp``). The kernels sum in different orders, so an image's
     output would change in the last float32 bits with the batch it comes in.
     oneDNN's results do not depend on the batch size: calling it for every
-    batch keeps predictions independent of batching. Training (gradients on)
-    takes PyTorch's usual path.
+    batch keeps predictions independent of batching. Training (gradients on),
+    unbatched inputs and other devices take PyTorch's usual path.
     """
 
     def _conv_forward(self, input, weight, bias):
@@ -108,20 +117,35 @@ class OneDNNConv2d(nn.Conv2d):
         return super()._conv_forward(input, weight, bias) if out is None else out
 
 
+class OneDNNConv2dSame(OneDNNConv2d):
+    """timm's ``Conv2dSame`` (TensorFlow "SAME" padding) as a :class:`OneDNNConv2d`.
+
+    Pads with timm's ``pad_same``, exactly as ``Conv2dSame.forward``, then
+    convolves without padding.
+    """
+
+    def forward(self, input):
+        from timm.layers import pad_same
+
+        input = pad_same(input, self.weight.shape[-2:], self.stride, self.dilation)
+        return self._conv_forward(input, self.weight, self.bias)
+
+
 class OneDNNLinear(nn.Linear):
-    """``nn.Linear`` that predicts on (n, in_features) CPU inputs as a oneDNN 1x1 convolution.
+    """``nn.Linear`` that predicts on CPU inputs as a oneDNN 1x1 convolution.
 
     BLAS multiplies matrices of one to a dozen rows with other kernels (and,
     with several threads, other splits) than larger ones, so a sample's
     output depends on how many come with it; oneDNN's convolution does not
-    (see :class:`OneDNNConv2d`). Other inputs, and training, use ``F.linear``.
+    (see :class:`OneDNNConv2d`). Inputs of shape (..., in_features) are
+    treated as rows; anything else, and training, use ``F.linear``.
     """
 
     def forward(self, input):
         out = None
-        if input.ndim == 2:
+        if input.ndim >= 2 and input.shape[-1] == self.in_features:
             out = _onednn_convolution(
-                input[:, :, None, None],
+                input.reshape(-1, self.in_features, 1, 1),
                 self.weight[:, :, None, None],
                 self.bias,
                 (0, 0),
@@ -129,25 +153,42 @@ class OneDNNLinear(nn.Linear):
                 (1, 1),
                 1,
             )
-        return super().forward(input) if out is None else out[:, :, 0, 0]
+        if out is None:
+            return super().forward(input)
+        return out.reshape(*input.shape[:-1], self.out_features)
 
 
-_ONEDNN_LAYERS = {nn.Conv2d: OneDNNConv2d, nn.Linear: OneDNNLinear}
+def _onednn_class(layer):
+    """The oneDNN version of ``layer``'s class; None if it has none."""
+    cls = type(layer)
+    if cls is nn.Conv2d:
+        return OneDNNConv2d
+    if cls is nn.Linear:
+        return OneDNNLinear
+    if cls.__name__ == "Conv2dSame" and cls.__module__.startswith("timm."):
+        return OneDNNConv2dSame
+    return None
 
 
 def use_onednn(module):
-    """Make every ``nn.Conv2d`` and ``nn.Linear`` of ``module`` predict through oneDNN, in place.
+    """Make the convolution and linear layers of ``module`` predict through oneDNN, in place.
 
     So that ``predict(X)[mask]`` equals ``predict(X[mask])`` bit for bit,
     as scikit-learn's subset- and order-invariance checks require, without
     padding short batches (which made one image cost a batch). Layers of
-    exactly those two types change class to :class:`OneDNNConv2d` and
-    :class:`OneDNNLinear`, which add no state: parameters, buffers, hooks
+    exactly the types ``nn.Conv2d``, ``nn.Linear`` and timm's ``Conv2dSame``
+    change class to :class:`OneDNNConv2d`, :class:`OneDNNLinear` and
+    :class:`OneDNNConv2dSame`, which add no state: parameters, buffers, hooks
     and ``state_dict`` keys stay as they were. Checked bit for bit for every
     batch size on this package's CNN and on resnet18, EfficientNet-B0,
     tf_efficientnet_lite0 and MobileNetV3-small, in float32 and bfloat16,
-    with 1 and 2 threads. Layers of other types (attention, LayerNorm on
-    tokens) are left as they are.
+    with 1 and 2 threads. Other layers are left as they are; see
+    :func:`onednn_covers`. One limit remains: elementwise functions with a
+    vectorized and a scalar code path (SiLU, sigmoid, GELU) compute the last
+    elements of a tensor whose size is not a multiple of the vector width
+    with the scalar one, so on small tensors (the pooled maps of
+    squeeze-and-excitation blocks) results can still differ between
+    batchings in the last bits: about 1e-9 in tf_efficientnetv2_b0.
 
     Parameters
     ----------
@@ -159,10 +200,60 @@ def use_onednn(module):
         The same object.
     """
     for layer in module.modules():
-        onednn = _ONEDNN_LAYERS.get(type(layer))
+        onednn = _onednn_class(layer)
         if onednn is not None:
             layer.__class__ = onednn
     return module
+
+
+_ONEDNN_CLASSES = (OneDNNConv2d, OneDNNLinear)
+
+
+def onednn_covers(module):
+    """Whether every convolution and linear layer of ``module`` is a oneDNN one.
+
+    False when :func:`use_onednn` left some (other convolution classes, such
+    as weight-standardized ones): their results may depend on the batch
+    size, and prediction then pads short batches instead (see
+    :func:`padded_forward`).
+    """
+    return all(
+        isinstance(layer, _ONEDNN_CLASSES)
+        for layer in module.modules()
+        if isinstance(layer, (nn.modules.conv._ConvNd, nn.Linear))
+    )
+
+
+def padded_forward(module, x, rows):
+    """``module(x)``, with a batch of fewer than ``rows`` images padded by zero images.
+
+    The fallback for networks that :func:`use_onednn` does not fully cover,
+    and for devices other than the CPU: run at one batch size, a sample's
+    output cannot depend on the samples given with it.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        In eval mode.
+    x : torch.Tensor of shape (n, ...)
+    rows : int
+        Smallest batch the module is run on.
+
+    Returns
+    -------
+    out : torch.Tensor of shape (n, ...)
+    """
+    n = len(x)
+    if n >= rows:
+        return module(x)
+    return module(torch.cat([x, x.new_zeros((rows - n, *x.shape[1:]))]))[:n]
+
+
+def eval_rows(module, device, batch_size):
+    """Smallest evaluation batch of ``module``: 1 when oneDNN covers it on the CPU, else ``batch_size``."""
+    if torch.device(device).type == "cpu" and onednn_covers(module):
+        return 1
+    return batch_size
 
 
 @functools.cache
@@ -235,10 +326,11 @@ class WeightedNet(NeuralNetClassifier):
     batches only, never validation or prediction.
     """
 
-    def __init__(self, *args, augmentation=None, autocast_dtype=None, **kwargs):
+    def __init__(self, *args, augmentation=None, autocast_dtype=None, eval_rows=1, **kwargs):
         super().__init__(*args, **kwargs)
         self.augmentation = augmentation
         self.autocast_dtype = autocast_dtype
+        self.eval_rows = eval_rows
 
     def train_step(self, batch, **fit_params):
         # skorch's train_step without the optimizer closure, which only LBFGS
@@ -276,9 +368,14 @@ class WeightedNet(NeuralNetClassifier):
             x = x["X"]
         x = to_tensor(x, device=self.device)
         if self.autocast_dtype is None:
-            return self.module_(x, **fit_params)
+            return self._forward(x, **fit_params)
         with torch.autocast(torch.device(self.device).type, dtype=self.autocast_dtype):
-            return self.module_(x, **fit_params).float()
+            return self._forward(x, **fit_params).float()
+
+    def _forward(self, x, **fit_params):
+        if self.module_.training or self.eval_rows == 1:
+            return self.module_(x, **fit_params)
+        return padded_forward(self.module_, x, self.eval_rows)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_true = to_tensor(y_true, device=self.device)
@@ -463,6 +560,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             verbose=int(self.verbose),
             augmentation=self._augmentation(),
             autocast_dtype=autocast_dtype(self.precision, resolve_device(self.device)),
+            eval_rows=eval_rows(module, resolve_device(self.device), self.batch_size),
             **self._optimizer_kwargs(),
         )
 

@@ -15,7 +15,15 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as F
 
 from ._backbones import DEFAULT_BACKBONE, load_backbone
-from ._base import BaseImageClassifier, draw_seed, resolve_device, seeded_torch, use_onednn
+from ._base import (
+    BaseImageClassifier,
+    draw_seed,
+    eval_rows,
+    padded_forward,
+    resolve_device,
+    seeded_torch,
+    use_onednn,
+)
 from ._data import BatchLoader, ImagePathDataset
 from ._validation import check_images, is_path_array
 
@@ -660,10 +668,11 @@ class PretrainedFeatures(TransformerMixin, BaseEstimator):
         )
         device = resolve_device(self.device)
         module = self.module_.to(device)
+        rows = eval_rows(module, device, self.batch_size)
         outputs = []
         with torch.inference_mode():
             for images, _ in loader:
-                outputs.append(module(images.to(device)).cpu())
+                outputs.append(padded_forward(module, images.to(device), rows).cpu())
         return torch.cat(outputs).numpy()
 
     def __sklearn_tags__(self):

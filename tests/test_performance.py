@@ -16,7 +16,7 @@ from skorch.callbacks import Callback
 from skorch.dataset import Dataset
 
 from sk_imgcls import CNNClassifier, TransferClassifier, _base, load_backbone
-from sk_imgcls._base import OneDNNConv2d, OneDNNLinear, use_onednn
+from sk_imgcls._base import OneDNNConv2d, OneDNNLinear, eval_rows, onednn_covers, use_onednn
 from sk_imgcls._cnn import CNN
 
 
@@ -176,7 +176,13 @@ def test_cnn_output_is_the_same_for_every_batch_size(precision, image_shape, res
 
 @pytest.mark.parametrize("precision", _PRECISIONS)
 @pytest.mark.parametrize(
-    "name", ["resnet18", "mobilenet_v3_small", "timm/test_efficientnet"]
+    "name",
+    [
+        "resnet18",
+        "mobilenet_v3_small",
+        "timm/test_efficientnet",
+        "tf_efficientnet_lite0",  # timm Conv2dSame layers
+    ],
 )
 def test_backbone_output_is_the_same_for_every_batch_size(precision, name):
     """Check batch invariance of pretrained architectures (1x1 convolutions, SE blocks, linear layers)."""
@@ -265,3 +271,45 @@ def test_onednn_switched_off_by_the_user_is_respected(monkeypatch):
     with torch.inference_mode(), torch.backends.mkldnn.flags(enabled=False):
         module(torch.randn(2, 3, 32, 32))
     assert len(used) == 20 and all(out is None for out in used)
+
+
+@pytest.mark.parametrize(
+    "name", ["tf_efficientnet_lite0", "timm/tf_efficientnetv2_b0", "mobilenet_v3_small"]
+)
+def test_use_onednn_converts_every_convolution_and_linear_layer(name):
+    """Check that no convolution or linear layer of common backbones is left unconverted."""
+    module = load_backbone(name, weights=None).module
+    assert not onednn_covers(module)
+    assert onednn_covers(use_onednn(module))
+    assert eval_rows(module, "cpu", 32) == 1
+
+
+def test_layers_use_onednn_cannot_convert_fall_back_to_padding():
+    """Check that a network with another convolution class, or off the CPU, pads to batch_size."""
+
+    class StandardizedConv2d(torch.nn.Conv2d):
+        def forward(self, x):
+            weight = (self.weight - self.weight.mean()) / self.weight.std()
+            return self._conv_forward(x, weight, self.bias)
+
+    module = use_onednn(torch.nn.Sequential(StandardizedConv2d(3, 4, 3), torch.nn.Conv2d(4, 4, 1)))
+    assert type(module[1]) is OneDNNConv2d
+    assert not onednn_covers(module)
+    assert eval_rows(module, "cpu", 32) == 32
+    covered = use_onednn(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3)))
+    assert eval_rows(covered, "cuda", 32) == 32
+
+
+def test_onednn_layers_keep_pytorch_semantics_for_other_inputs():
+    """Check unbatched and token inputs, and the error for a wrong input width."""
+    torch.manual_seed(0)
+    conv, linear = torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Linear(5, 3)
+    reference = copy.deepcopy(conv), copy.deepcopy(linear)
+    use_onednn(conv), use_onednn(linear)
+    image, tokens = torch.randn(3, 8, 8), torch.randn(2, 7, 5)
+    with torch.inference_mode():
+        torch.testing.assert_close(conv(image), reference[0](image))
+        torch.testing.assert_close(linear(tokens), reference[1](tokens))
+        _assert_batch_invariant(linear, tokens, "fp32")
+        with pytest.raises(RuntimeError, match="cannot be multiplied"):
+            linear(torch.randn(2, 4))
