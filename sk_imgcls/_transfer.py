@@ -307,10 +307,11 @@ class TransferClassifier(BaseImageClassifier):
         Arithmetic of the network in ``fit`` and ``predict``. "bf16" runs
         convolutions and matrix products in bfloat16 under ``torch.autocast``
         (weights, gradients and optimizer state stay float32). On a 2-core
-        AVX-512 BF16 CPU it trained 1.5-2 times and predicted 1.9-2 times
-        faster than "fp32", with accuracy within 0.4 points on digits and
-        ants-vs-bees (``benchmarks/bench_precision.py``). Where the device
-        lacks bfloat16 support, float32 is used with one warning.
+        AVX-512 BF16 CPU, in three runs of ``benchmarks/bench_precision.py``,
+        it trained 1.4-2 times (a CNN at 64x64, resnet18) and predicted
+        1.8-2.9 times (resnet18, tf_efficientnet_lite0) faster than "fp32",
+        with accuracy within 0.4 points on digits and ants-vs-bees. Where
+        the device lacks bfloat16 support, float32 is used with one warning.
 
     Attributes
     ----------

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from joblib import Parallel, delayed
+from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from skorch.callbacks import Callback
 from skorch.dataset import Dataset
@@ -215,22 +216,24 @@ def test_use_onednn_keeps_parameters_and_trains_as_before():
 
 
 @pytest.mark.parametrize(
-    "make",
+    "clf, n_channels",
     [
-        lambda: CNNClassifier(width=4, max_epochs=2, batch_size=16, random_state=0),
-        lambda: TransferClassifier(
-            "timm/test_efficientnet", weights=None, image_size=16, max_epochs=1,
-            batch_size=16, augment=None, tta=None, random_state=0,
+        (CNNClassifier(width=4, max_epochs=2, batch_size=16, random_state=0), 1),
+        (
+            TransferClassifier(
+                "timm/test_efficientnet", weights=None, image_size=16, max_epochs=1,
+                batch_size=16, augment=None, tta=None, random_state=0,
+            ),
+            3,
         ),
     ],
     ids=["CNNClassifier", "TransferClassifier"],
 )
-def test_single_image_prediction_computes_one_image(make):
+def test_single_image_prediction_computes_one_image(clf, n_channels):
     """Check that predicting one image runs the network on a batch of one, with no padding."""
     X, y = _data()
-    if "Transfer" in type(make()).__name__:
-        X = np.repeat(X[..., None], 3, axis=-1)
-    clf = make().fit(X, y)
+    X = np.repeat(X[..., None], n_channels, axis=-1)
+    clf = clone(clf).fit(X, y)
     sizes = []
     hook = clf.module_.register_forward_pre_hook(lambda module, args: sizes.append(len(args[0])))
     single = clf.predict_proba(X[:1])
