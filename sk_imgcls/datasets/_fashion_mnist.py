@@ -1,20 +1,17 @@
 """Fashion-MNIST: read from local IDX files, downloaded only when allowed."""
 
-import gzip
-import hashlib
 import os
-import struct
 import tempfile
-import time
+import zlib
 from collections import namedtuple
 from numbers import Integral, Real
-from urllib.error import URLError
-from urllib.request import urlopen
 
 import numpy as np
-from sklearn.datasets import get_data_home
+from sklearn.datasets import fetch_file, get_data_home
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from torchvision.datasets.mnist import read_image_file, read_label_file
+from torchvision.datasets.utils import extract_archive
 
 # Where the Debian package dataset-fashion-mnist installs the four files.
 SYSTEM_FOLDER = "/usr/share/datasets/fashion-mnist"
@@ -23,19 +20,32 @@ DEBIAN_PACKAGE = "dataset-fashion-mnist"
 
 BASE_URL = "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"
 
-RemoteFile = namedtuple("RemoteFile", ["filename", "md5"])
+RemoteFile = namedtuple("RemoteFile", ["filename", "sha256"])
 
-# Files and MD5 checksums of the gzipped files as published by Zalando
-# Research (README of github.com/zalandoresearch/fashion-mnist). Debian's
-# package recompresses them, so only downloads are checked against these.
+# SHA-256 of the gzipped files published by Zalando Research (those whose MD5
+# the README of github.com/zalandoresearch/fashion-mnist lists), as pinned by
+# TensorFlow Datasets in tensorflow_datasets/url_checksums/fashion_mnist.txt.
+# Debian's package recompresses the files, so only downloads are checked.
 FILES = {
     "train": (
-        RemoteFile("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-        RemoteFile("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
+        RemoteFile(
+            "train-images-idx3-ubyte.gz",
+            "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        ),
+        RemoteFile(
+            "train-labels-idx1-ubyte.gz",
+            "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        ),
     ),
     "test": (
-        RemoteFile("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
-        RemoteFile("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+        RemoteFile(
+            "t10k-images-idx3-ubyte.gz",
+            "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+        ),
+        RemoteFile(
+            "t10k-labels-idx1-ubyte.gz",
+            "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+        ),
     ),
 }
 
@@ -81,8 +91,20 @@ harder to classify.
     2017.
 """
 
-_IDX_UBYTE = 0x08
-_CHUNK = 1 << 20
+# What torchvision's readers and gzip raise for a file that is not a valid
+# IDX file of unsigned bytes: the readers check the header with asserts, look
+# the type code up in a dict and let torch.Tensor.view reject a data length
+# that does not match the header's shape.
+_BAD_FILE_ERRORS = (
+    AssertionError,
+    KeyError,
+    ValueError,
+    TypeError,
+    RuntimeError,
+    OSError,
+    EOFError,
+    zlib.error,
+)
 
 
 def _find(filename, folders):
@@ -105,83 +127,42 @@ def _how_to_get(folder):
 
 
 def _download(remote, folder, n_retries, delay):
-    """Download ``remote`` into ``folder``, checking its MD5; return its path."""
+    """Download ``remote`` into ``folder`` with its SHA-256 checked; return its path."""
     url = BASE_URL + remote.filename
+    # fetch_file creates the folder only when it picks the folder itself.
     os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, remote.filename)
-    # A unique temporary name in the same folder: concurrent calls do not
-    # clash, a failed download leaves nothing behind, and the final rename is
-    # atomic.
-    fd, partial = tempfile.mkstemp(prefix=remote.filename + ".part_", dir=folder)
     try:
-        with os.fdopen(fd, "wb") as out:
-            for attempt in range(n_retries + 1):
-                try:
-                    out.seek(0)
-                    out.truncate()
-                    digest = hashlib.md5(usedforsecurity=False)
-                    with urlopen(url, timeout=60) as response:
-                        while chunk := response.read(_CHUNK):
-                            digest.update(chunk)
-                            out.write(chunk)
-                    break
-                except (URLError, TimeoutError, ConnectionError) as exc:
-                    if attempt == n_retries:
-                        raise OSError(
-                            f"Could not download Fashion-MNIST from {url} ({exc}). "
-                            + _how_to_get(folder)
-                        ) from exc
-                    time.sleep(delay)
-        if digest.hexdigest() != remote.md5:
-            raise OSError(
-                f"The MD5 checksum of {remote.filename} downloaded from {url} "
-                f"({digest.hexdigest()}) differs from the published one "
-                f"({remote.md5}); the download is damaged. " + _how_to_get(folder)
-            )
-        os.replace(partial, path)
-    except BaseException:
-        if os.path.exists(partial):
-            os.unlink(partial)
-        raise
-    return path
-
-
-def _read_idx(path, ndim):
-    """Read an IDX file of unsigned bytes with ``ndim`` dimensions, gzipped or not."""
-    with open(path, "rb") as raw:
-        gzipped = raw.read(2) == b"\x1f\x8b"
-    try:
-        with (gzip.open if gzipped else open)(path, "rb") as f:
-            header = f.read(4 + 4 * ndim)
-            if (
-                len(header) != 4 + 4 * ndim
-                or header[:2] != b"\x00\x00"
-                or header[2] != _IDX_UBYTE
-                or header[3] != ndim
-            ):
-                raise ValueError(
-                    f"the header is not that of an IDX file of unsigned bytes "
-                    f"with {ndim} dimension(s)"
-                )
-            shape = struct.unpack(f">{ndim}I", header[4:])
-            array = np.empty(shape, dtype=np.uint8)
-            view = memoryview(array).cast("B")
-            filled = 0
-            while filled < len(view) and (n := f.readinto(view[filled:])):
-                filled += n
-            if filled < len(view):
-                raise ValueError(
-                    f"the data stops after {filled} of {len(view)} bytes "
-                    "(the file is truncated)"
-                )
-            if f.read(1):
-                raise ValueError(f"the data is longer than its header's shape {shape}")
-    except (OSError, EOFError, ValueError) as exc:
+        path = fetch_file(
+            url,
+            folder=folder,
+            local_filename=remote.filename,
+            sha256=remote.sha256,
+            n_retries=n_retries,
+            delay=delay,
+        )
+    except OSError as exc:
         raise OSError(
-            f"{path!r} is not a valid Fashion-MNIST IDX file: {exc}. Delete it to "
-            f"download it again, or reinstall the Debian package {DEBIAN_PACKAGE}."
+            f"Could not download Fashion-MNIST from {url} ({exc}). " + _how_to_get(folder)
         ) from exc
-    return array
+    return os.fspath(path)
+
+
+def _read_idx(path, reader):
+    """Read an IDX file, gzipped or not, with a torchvision MNIST reader, as an ndarray."""
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            # torchvision's readers open the path as is (its MNIST dataset
+            # decompresses the downloads first), and the Debian folder is
+            # read-only: decompress into a scratch folder, gone after reading.
+            if path.endswith(".gz"):
+                return reader(extract_archive(path, scratch)).numpy()
+            return reader(path).numpy()
+    except _BAD_FILE_ERRORS as exc:
+        raise OSError(
+            f"{path!r} is not a valid Fashion-MNIST IDX file ({type(exc).__name__}: "
+            f"{exc}). Delete it to download it again, or reinstall the Debian "
+            f"package {DEBIAN_PACKAGE}."
+        ) from exc
 
 
 def _load_subset(subset, folders, download_folder, download_if_missing, n_retries, delay):
@@ -197,13 +178,14 @@ def _load_subset(subset, folders, download_folder, download_if_missing, n_retrie
                 )
             path = _download(remote, download_folder, n_retries, delay)
         paths.append(path)
-    images, labels = _read_idx(paths[0], 3), _read_idx(paths[1], 1)
+    images = _read_idx(paths[0], read_image_file)
+    labels = _read_idx(paths[1], read_label_file)
     if len(images) != len(labels):
         raise OSError(
             f"{paths[0]!r} holds {len(images)} images but {paths[1]!r} holds "
             f"{len(labels)} labels: the files do not belong together."
         )
-    return images, labels.astype(np.int64)
+    return images, labels
 
 
 @validate_params(
@@ -284,8 +266,9 @@ def fetch_fashion_mnist(
         says how to get the files.
     OSError
         If a download fails (no network: the message says how to get the files
-        offline) or its MD5 checksum differs from the published one (the
-        damaged file is deleted), or if a file is not a valid IDX file.
+        offline) or its SHA-256 checksum differs from the published one (the
+        damaged file is deleted), or if a file is not a valid IDX file of
+        unsigned bytes (the message names it).
 
     See Also
     --------
@@ -296,20 +279,24 @@ def fetch_fashion_mnist(
     -----
     Xiao, Rasul and Vollgraf, "Fashion-MNIST: a Novel Image Dataset for
     Benchmarking Machine Learning Algorithms", arXiv:1708.07747, 2017. The
-    files are in the IDX format of MNIST (http://yann.lecun.com/exdb/mnist/);
-    the gzipped and the decompressed forms are both read. Downloads are
-    checked against the MD5 checksums published with the dataset and written
+    files are in the IDX format of MNIST (http://yann.lecun.com/exdb/mnist/),
+    read with torchvision's MNIST readers
+    (:func:`torchvision.datasets.mnist.read_image_file` and
+    ``read_label_file``); the gzipped and the decompressed forms are both
+    read. Downloads go through :func:`sklearn.datasets.fetch_file`, which
+    retries on network errors, checks the SHA-256 of each file and writes it
     under a temporary name, renamed only when complete.
 
     Examples
     --------
-    With the Debian package installed, or a network connection:
+    With the Debian package installed (read without network), or else a
+    network connection:
 
     >>> from sk_imgcls.datasets import fetch_fashion_mnist
-    >>> data = fetch_fashion_mnist(subset="test")  # doctest: +SKIP
-    >>> data.images.shape, data.images.dtype  # doctest: +SKIP
+    >>> data = fetch_fashion_mnist(subset="test")
+    >>> data.images.shape, data.images.dtype
     ((10000, 28, 28), dtype('uint8'))
-    >>> data.target_names[data.target[:3]]  # doctest: +SKIP
+    >>> data.target_names[data.target[:3]]
     array(['Ankle boot', 'Pullover', 'Trouser'], dtype='<U11')
 
     Files of your own in the same format, here 6 training and 4 test images:

@@ -1,4 +1,4 @@
-"""Listing of a folder of images sorted into one subfolder per class."""
+"""Listing of the image files of a folder: one subfolder per class, or unlabelled."""
 
 import os
 
@@ -13,6 +13,20 @@ def _visible_entries(folder):
             (entry for entry in entries if not entry.name.startswith(".")),
             key=lambda entry: entry.name,
         )
+
+
+def _is_image_file(entry):
+    return entry.name.lower().endswith(IMAGE_EXTENSIONS) and entry.is_file()
+
+
+def _check_folder(root, caller, expected):
+    """Return ``root`` as a str, or raise if it is not an existing folder."""
+    root = os.fspath(root)
+    if not os.path.exists(root):
+        raise FileNotFoundError(f"The image folder {root!r} does not exist.")
+    if not os.path.isdir(root):
+        raise NotADirectoryError(f"{root!r} is a file; {caller} needs a folder {expected}.")
+    return root
 
 
 def load_image_folder(root):
@@ -55,6 +69,7 @@ def load_image_folder(root):
 
     See Also
     --------
+    list_images : The image files of a folder of unlabelled photos.
     torchvision.datasets.ImageFolder : The same layout as a torch Dataset.
     sklearn.datasets.load_files : The same layout for text files.
 
@@ -89,14 +104,7 @@ def load_image_folder(root):
     >>> labels
     array(['cat', 'cat', 'dog'], dtype='<U3')
     """
-    root = os.fspath(root)
-    if not os.path.exists(root):
-        raise FileNotFoundError(f"The image folder {root!r} does not exist.")
-    if not os.path.isdir(root):
-        raise NotADirectoryError(
-            f"{root!r} is a file; load_image_folder needs a folder holding one "
-            "subfolder of images per class."
-        )
+    root = _check_folder(root, "load_image_folder", "holding one subfolder of images per class")
     paths, labels = [], []
     class_folders = [entry for entry in _visible_entries(root) if entry.is_dir()]
     if not class_folders:
@@ -106,11 +114,7 @@ def load_image_folder(root):
         )
     for folder in class_folders:
         entries = _visible_entries(folder.path)
-        images = [
-            entry.path
-            for entry in entries
-            if entry.name.lower().endswith(IMAGE_EXTENSIONS) and entry.is_file()
-        ]
+        images = [entry.path for entry in entries if _is_image_file(entry)]
         if not images:
             nested = [entry.name for entry in entries if entry.is_dir()]
             hint = (
@@ -125,3 +129,88 @@ def load_image_folder(root):
         paths.extend(images)
         labels.extend([folder.name] * len(images))
     return np.asarray(paths, dtype=str), np.asarray(labels, dtype=str)
+
+
+def _image_files(folder, ancestors):
+    """Yield the image paths under ``folder``, depth first, entries sorted by name."""
+    for entry in _visible_entries(folder):
+        if entry.is_dir():
+            real = os.path.realpath(entry.path)
+            # A symbolic link back to an enclosing folder would recurse forever.
+            if real not in ancestors:
+                yield from _image_files(entry.path, ancestors | {real})
+        elif _is_image_file(entry):
+            yield entry.path
+
+
+def list_images(folder):
+    """List the image files of a folder of unlabelled photos, recursively.
+
+    For photos to predict on, or to cluster, that are not sorted by class::
+
+        folder/IMG_0001.jpg
+        folder/2023/holidays/IMG_0420.JPG
+        folder/scans/page1.png
+
+    Files are listed, not opened: decode them with
+    :class:`~sk_imgcls.preprocessing.ImageLoader` or pass the paths to a
+    classifier that accepts them.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        Folder holding the image files, at any depth.
+
+    Returns
+    -------
+    paths : ndarray of shape (n_images,), dtype object
+        Path of each image file (str), ``os.path.join(folder, ...)``, sorted
+        by folder names and then file name (code-point order, the same on
+        every platform and run): the order of :func:`load_image_folder`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``folder`` does not exist.
+    NotADirectoryError
+        If ``folder`` is a file.
+    ValueError
+        If no image file is found under ``folder`` (the message names it).
+
+    See Also
+    --------
+    load_image_folder : Paths and labels of a folder with one subfolder per class.
+
+    Notes
+    -----
+    The rules of :func:`load_image_folder`: image files are those whose
+    extension, in any case, is one of ``.bmp, .gif, .jpeg, .jpg, .png, .tif,
+    .tiff, .webp``; hidden entries (a name starting with ".", such as
+    ``.DS_Store`` or ``.ipynb_checkpoints``) are ignored, and hidden folders
+    are not searched. Symbolic links are followed, except a link to a folder
+    that encloses it.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from PIL import Image
+    >>> from sk_imgcls.datasets import list_images
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     for name in ["b.png", "a/c.jpg", "a/notes.txt", ".cache/d.png"]:
+    ...         os.makedirs(os.path.join(folder, os.path.dirname(name)), exist_ok=True)
+    ...         Image.new("RGB", (8, 8)).save(os.path.join(folder, name), format="PNG")
+    ...     paths = list_images(folder)
+    ...     files = [os.path.relpath(path, folder) for path in paths]
+    >>> files
+    ['a/c.jpg', 'b.png']
+    >>> paths.dtype, paths.shape
+    (dtype('O'), (2,))
+    """
+    folder = _check_folder(folder, "list_images", "of image files")
+    paths = list(_image_files(folder, frozenset({os.path.realpath(folder)})))
+    if not paths:
+        raise ValueError(
+            f"The folder {folder!r} holds no image file (extensions "
+            f"{', '.join(IMAGE_EXTENSIONS)}), at any depth."
+        )
+    return np.asarray(paths, dtype=object)
