@@ -11,7 +11,8 @@ Fashion-MNIST.
 from ._backbones import Backbone, PreprocessingConfig, load_backbone
 from ._cnn import CNNClassifier
 from ._image_io import ImageReadError
-from ._transfer import PretrainedFeatures, TransferClassifier
+from ._features import PretrainedFeatures
+from ._transfer import TransferClassifier
 
 __version__ = "0.1.0.dev0"
 

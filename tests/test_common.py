@@ -23,18 +23,23 @@ CHECK_PARAMS = {
     # pixels. The checks' data are 2-feature blobs read as 1 x 2 images, which
     # the default photo augmentation (shifts, flips) and flip TTA would
     # scramble. A linear probe (the default freeze="backbone": batch norm in
-    # eval mode) without dropout, with the data in one batch of 64, makes
-    # every step the full-batch gradient of the weighted mean loss, so integer
-    # sample weights and repeated rows train the same model:
-    # check_sample_weight_equivalence_on_dense_data passes.
+    # eval mode) without dropout, with all the data in one batch, makes every
+    # step the full-batch gradient of the weighted mean loss, so integer
+    # sample weights and repeated rows train the same model
+    # (check_sample_weight_equivalence_on_dense_data passes) and the result
+    # does not depend on the shuffling order. The random features of 1 x 2
+    # images separate the blobs slowly: 10 epochs at lr=0.03 reach 0.935
+    # (binary) and 0.893 (3 classes) on check_classifiers_train's data, above
+    # its 0.83; more or larger Adam steps let float32 rounding between
+    # weighted and repeated rows grow past the equivalence check's 1e-7.
     "TransferClassifier": dict(
         backbone="timm/test_efficientnet",
         weights=None,
         image_size=16,
         freeze="backbone",
         dropout=0.0,
-        batch_size=64,
-        lr=1e-2,
+        batch_size=1024,
+        lr=3e-2,
         max_epochs=10,
         augment=None,
         tta=None,

@@ -1,0 +1,222 @@
+"""Pooled embeddings of a pretrained backbone, as a scikit-learn transformer."""
+
+import os
+from numbers import Integral
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._backbones import DEFAULT_BACKBONE, load_backbone
+from ._backbones._preprocess import BackboneFeatures, BackbonePreprocessing
+from ._batch_invariance import predict_batches
+from ._device import MIXED_PRECISION_OPTIONS, autocast_dtype, resolve_device
+from ._input import check_input
+from ._random import draw_seed, seeded_torch
+
+
+def _embed(forward, images):
+    return forward(images).cpu().numpy()
+
+
+class PretrainedFeatures(TransformerMixin, BaseEstimator):
+    """Pooled embeddings of a pretrained backbone, as a feature transformer.
+
+    Images (arrays, file paths or PIL images) become vectors of shape
+    (n_samples, n_features), the backbone's globally pooled output before its
+    classification layer, so that a classical estimator can follow:
+    ``Pipeline([("features", PretrainedFeatures()), ("clf", LogisticRegression())])``.
+
+    Parameters
+    ----------
+    backbone : str, default="tf_efficientnet_lite0"
+        Backbone name; see :func:`sk_imgcls.load_backbone`.
+    weights : "imagenet", str, path-like or None, default="imagenet"
+        As in :class:`TransferClassifier`; the default works offline.
+    image_size : int or None, default=288
+        The size in pixels images are brought to before the network: the
+        shorter side is resized to ``image_size / crop_pct``, then the center
+        square of that side is kept, as in :class:`TransferClassifier` (which
+        explains the default); None uses the weights' input size.
+    batch_size : int, default=32
+        Images per forward pass.
+    device : str, default="auto"
+        Torch device; "auto" picks "cuda" when present.
+    num_workers : int, default=0
+        DataLoader worker processes decoding image files when X holds paths.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialization of a backbone with ``weights=None``; the
+        caller's global torch RNG is left as it was.
+    mixed_precision : {"no", "bf16"}, default="no"
+        "bf16" runs the backbone under ``torch.autocast`` in bfloat16 (see
+        :class:`TransferClassifier`); the embeddings are returned in float32.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Values per image (height * width * n_channels) of the arrays seen in
+        ``fit``; flat 2-D rows given later must have as many. Not set when
+        ``fit`` saw file paths or PIL images.
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
+        Column names, when X was a DataFrame with string column names.
+    image_shape_ : tuple of int
+        (height, width, 3): the images the backbone takes, after resize and
+        crop.
+    module_ : BackboneFeatures
+        The backbone with its normalization, a plain torch module in eval
+        mode: images (batch, height, width, 3) to (batch, n_features_out_).
+    preprocess_ : BackbonePreprocessing
+        The resize and crop matched to the weights.
+    n_features_out_ : int
+        Width of the embeddings.
+
+    See Also
+    --------
+    TransferClassifier : Fine-tunes the same backbones end to end.
+
+    Notes
+    -----
+    Inputs as for :class:`TransferClassifier`. The backbone runs in eval
+    mode under ``torch.inference_mode``, so the embeddings are deterministic
+    and a ``Pipeline(memory=...)`` can cache them across a grid search over
+    the estimator that follows. Linear probes on pretrained features: Kornblith
+    et al., "Do Better ImageNet Models Transfer Better?", CVPR 2019.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_imgcls import PretrainedFeatures
+    >>> X = np.random.RandomState(0).randint(0, 256, size=(4, 40, 40, 3)).astype(np.uint8)
+    >>> PretrainedFeatures("resnet18", weights=None, image_size=32).fit_transform(X).shape
+    (4, 512)
+    """
+
+    _parameter_constraints: dict = {
+        "backbone": [str],
+        "weights": [str, os.PathLike, None],
+        "image_size": [Interval(Integral, 1, None, closed="left"), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str],
+        "num_workers": [Interval(Integral, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "mixed_precision": [StrOptions(set(MIXED_PRECISION_OPTIONS))],
+    }
+
+    # Any channel count becomes the backbone's three (see check_input).
+    _any_channels = True
+
+    def __init__(
+        self,
+        backbone=DEFAULT_BACKBONE,
+        *,
+        weights="imagenet",
+        image_size=288,
+        batch_size=32,
+        device="auto",
+        num_workers=0,
+        random_state=None,
+        mixed_precision="no",
+    ):
+        self.backbone = backbone
+        self.weights = weights
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.device = device
+        self.num_workers = num_workers
+        self.random_state = random_state
+        self.mixed_precision = mixed_precision
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Load the backbone and record the input layout.
+
+        Parameters
+        ----------
+        X : array-like of images, list of file paths or list of PIL images
+            As in :class:`TransferClassifier`.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : PretrainedFeatures
+            The fitted transformer.
+
+        Raises
+        ------
+        ValueError
+            If the backbone or weights cannot be loaded, or X is not images.
+        TypeError
+            If X is sparse.
+        """
+        with seeded_torch(draw_seed(self.random_state)):
+            backbone = load_backbone(self.backbone, weights=self.weights)
+        preprocess = BackbonePreprocessing.from_config(backbone.config, self.image_size)
+        check_input(self, X, reset=True, preprocess=preprocess)
+        self.preprocess_ = preprocess
+        # Channels-last weights, like the inputs the convolutions get.
+        self.module_ = (
+            BackboneFeatures(backbone.module, mean=backbone.config.mean, std=backbone.config.std)
+            .to(memory_format=torch.channels_last)
+            .eval()
+        )
+        self.n_features_out_ = backbone.n_features
+        return self
+
+    def transform(self, X):
+        """Embed images.
+
+        Parameters
+        ----------
+        X : array-like of images, list of file paths or list of PIL images
+            Any kind ``fit`` takes, of any height and width.
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, ``n_features_out_``), dtype float32
+            Pooled backbone outputs.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If called before ``fit``.
+        ValueError
+            If X is not images of a kind ``fit`` takes (flat rows must have
+            ``n_features_in_`` values).
+        """
+        check_is_fitted(self)
+        data = check_input(self, X, reset=False, preprocess=self.preprocess_)
+        device = resolve_device(self.device)
+        return predict_batches(
+            self.module_.to(device),
+            data,
+            _embed,
+            device=device,
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            autocast_dtype=autocast_dtype(self.mixed_precision, device),
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the embedding dimensions.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        names : ndarray of shape (``n_features_out_``,), dtype object
+            ``"pretrainedfeatures0"``, ``"pretrainedfeatures1"``, ...
+        """
+        check_is_fitted(self)
+        prefix = type(self).__name__.lower()
+        return np.asarray([f"{prefix}{i}" for i in range(self.n_features_out_)], dtype=object)

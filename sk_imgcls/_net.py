@@ -1,0 +1,183 @@
+"""The skorch net that trains every classifier of the package, and its schedules."""
+
+import math
+
+import torch
+from skorch import NeuralNetClassifier
+from skorch.callbacks import LRScheduler
+from skorch.dataset import unpack_data
+from skorch.utils import TeeGenerator, to_tensor
+from torch import nn
+from torch.optim import lr_scheduler
+
+
+def batch_as_is(batch):
+    """``collate_fn`` of datasets whose ``__getitems__`` returns a whole batch."""
+    return batch
+
+
+class ImageClassifierNet(NeuralNetClassifier):
+    """skorch's classifier with per-sample loss weights, train-only augmentation and autocast.
+
+    Training inputs are image batches, or dicts ``{"X": images,
+    "sample_weight": weights}``; the loss of a batch is ``sum(w_i * l_i) /
+    sum(w_i)`` over its cross-entropy terms ``l_i`` (the criterion has
+    ``reduction="none"``). ``augmentation``, a
+    :class:`~sk_imgcls._augment.BatchAugmentation`, touches training batches
+    only, never validation or prediction. ``autocast_dtype`` runs the forward
+    pass under ``torch.autocast`` (mixed precision). Batch-norm layers whose
+    parameters are all frozen stay in eval mode while training.
+    """
+
+    def __init__(self, *args, augmentation=None, autocast_dtype=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.augmentation = augmentation
+        self.autocast_dtype = autocast_dtype
+
+    def _set_training(self, training=True):
+        super()._set_training(training)
+        if training:
+            # Batch norm whose parameters are all frozen (skorch's Freezer, a
+            # linear probe) keeps its running statistics: it normalizes in
+            # training as in prediction, and small batches cannot overwrite
+            # pretrained statistics. Unfrozen, it trains again.
+            for layer in self.module_.modules():
+                params = list(layer.parameters(recurse=False))
+                if (
+                    isinstance(layer, nn.modules.batchnorm._BatchNorm)
+                    and params
+                    and not any(p.requires_grad for p in params)
+                ):
+                    layer.eval()
+
+    def train_step(self, batch, **fit_params):
+        # skorch's train_step without the optimizer closure, which only LBFGS
+        # needs (it is not offered): one zero_grad, forward, backward, step.
+        self._zero_grad_optimizer(set_to_none=True)
+        step = self.train_step_single(batch, **fit_params)
+        self.notify(
+            "on_grad_computed",
+            named_parameters=TeeGenerator(self.get_all_learnable_params()),
+            batch=batch,
+            training=True,
+        )
+        self._step_optimizer(None)
+        return step
+
+    def train_step_single(self, batch, **fit_params):
+        if not self.module_.training:
+            # Once per epoch rather than once per batch: walking the modules
+            # costs as much as a small network's step.
+            self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        if self.augmentation is not None:
+            if isinstance(Xi, dict):
+                images, yi = self.augmentation(Xi["X"], yi)
+                Xi = {**Xi, "X": images}
+            else:
+                Xi, yi = self.augmentation(Xi, yi)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def infer(self, x, **fit_params):
+        if isinstance(x, dict):
+            x = x["X"]
+        x = to_tensor(x, device=self.device)
+        if self.autocast_dtype is None:
+            return self.module_(x, **fit_params)
+        with torch.autocast(torch.device(self.device).type, dtype=self.autocast_dtype):
+            return self.module_(x, **fit_params).float()
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        y_true = to_tensor(y_true, device=self.device)
+        losses = self.criterion_(y_pred, y_true)
+        if not isinstance(X, dict):
+            return losses.mean()
+        weight = to_tensor(X["sample_weight"], device=self.device).to(losses.dtype)
+        return (losses * weight).sum() / weight.sum().clamp_min(torch.finfo(losses.dtype).tiny)
+
+
+def _warmup_then(optimizer, *, warmup_epochs, after):
+    """torch scheduler: linear warm-up over ``warmup_epochs``, then ``after(optimizer)``."""
+    main = after(optimizer)
+    if warmup_epochs == 0:
+        return main
+    warmup = lr_scheduler.LinearLR(
+        optimizer, start_factor=1.0 / (warmup_epochs + 1), total_iters=warmup_epochs
+    )
+    return lr_scheduler.SequentialLR(optimizer, [warmup, main], milestones=[warmup_epochs])
+
+
+def _constant_lr(opt):
+    return lr_scheduler.ConstantLR(opt, factor=1.0, total_iters=0)
+
+
+# skorch's LRScheduler passes last_epoch=-1 to a policy it builds at the start
+# of training; both schedules below always start from the first epoch.
+def _cosine(optimizer, *, warmup_epochs, max_epochs, last_epoch=-1):
+    def cosine(opt):
+        return lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, max_epochs - warmup_epochs))
+
+    return _warmup_then(optimizer, warmup_epochs=warmup_epochs, after=cosine)
+
+
+def _constant(optimizer, *, warmup_epochs, last_epoch=-1):
+    return _warmup_then(optimizer, warmup_epochs=warmup_epochs, after=_constant_lr)
+
+
+def lr_schedule_callback(
+    lr_schedule, *, lr, warmup_epochs, max_epochs, batch_size, n_train, monitor, patience
+):
+    """skorch ``LRScheduler`` of the ``lr_schedule`` parameter, or None for a constant rate.
+
+    Parameters
+    ----------
+    lr_schedule : {"cosine", "onecycle", "plateau"} or None
+        See the classifiers' parameter of that name.
+    lr : float
+        Peak learning rate.
+    warmup_epochs : int
+        Epochs of linear warm-up (for "onecycle": the share of the rise).
+    max_epochs, batch_size, n_train : int
+        Length of the training, to size per-batch schedules.
+    monitor : str
+        History key "plateau" watches: "valid_loss" or "train_loss".
+    patience : int
+        Epochs without improvement before "plateau" lowers the rate.
+
+    Returns
+    -------
+    callback : skorch.callbacks.LRScheduler or None
+
+    Raises
+    ------
+    ValueError
+        If ``warmup_epochs`` is combined with "plateau".
+    """
+    if lr_schedule == "plateau":
+        if warmup_epochs:
+            raise ValueError(
+                "warmup_epochs is not supported with lr_schedule='plateau'; "
+                f"got warmup_epochs={warmup_epochs}. Use 'cosine' or 'onecycle'."
+            )
+        return LRScheduler(
+            policy=lr_scheduler.ReduceLROnPlateau,
+            monitor=monitor,
+            factor=0.2,
+            patience=max(1, patience // 2),
+        )
+    if lr_schedule == "onecycle":
+        return LRScheduler(
+            policy=lr_scheduler.OneCycleLR,
+            max_lr=lr,
+            total_steps=max_epochs * math.ceil(n_train / batch_size),
+            pct_start=warmup_epochs / max_epochs if warmup_epochs else 0.3,
+            step_every="batch",
+        )
+    if lr_schedule == "cosine":
+        return LRScheduler(policy=_cosine, warmup_epochs=warmup_epochs, max_epochs=max_epochs)
+    if warmup_epochs:
+        return LRScheduler(policy=_constant, warmup_epochs=warmup_epochs)
+    return None
