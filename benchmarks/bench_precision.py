@@ -1,4 +1,4 @@
-"""Reduced precision on the CPU: ``precision="bf16"`` against float32, for speed and accuracy.
+"""Reduced precision on the CPU: ``mixed_mixed_precision="bf16"`` against float32, for speed and accuracy.
 
 Speed, each contender interleaved over several rounds, relative to the
 hand-written float32 loop on NCHW (contiguous) tensors, the PyTorch default:
@@ -29,7 +29,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from sk_imgcls import CNNClassifier, TransferClassifier, load_backbone
-from sk_imgcls._base import bf16_supported
+from sk_imgcls._device import bf16_supported
 from sk_imgcls._cnn import CNN
 from sk_imgcls.datasets import load_image_folder
 
@@ -78,9 +78,9 @@ def inference_case(backbone, rounds):
     estimators = {
         precision: TransferClassifier(
             backbone, weights=weights, image_size=224, max_epochs=1, augment=None, tta=None,
-            precision=precision, random_state=SEED,
+            mixed_precision=precision, random_state=SEED,
         ).fit(images, y)
-        for precision in ("fp32", "bf16")
+        for precision in ("no", "bf16")
     }
 
     def run_bare(module, x, bf16=False):
@@ -91,9 +91,9 @@ def inference_case(backbone, rounds):
     contenders = [
         (baseline, lambda: run_bare(bare, nchw)),
         ("bare backbone, channels_last fp32", lambda: run_bare(bare_cl, nhwc)),
-        # The ceiling of precision="bf16": the backbone alone, no preprocessing.
+        # The ceiling of mixed_precision="bf16": the backbone alone, no preprocessing.
         ("bare backbone, channels_last bf16", lambda: run_bare(bare_cl, nhwc, bf16=True)),
-        ("TransferClassifier.predict_proba fp32", lambda: estimators["fp32"].predict_proba(images)),
+        ("TransferClassifier.predict_proba fp32", lambda: estimators["no"].predict_proba(images)),
         ("TransferClassifier.predict_proba bf16", lambda: estimators["bf16"].predict_proba(images)),
     ]
     times = run_interleaved(contenders, rounds=rounds)
@@ -116,7 +116,7 @@ def _fit_rows(case, n_images, hand_written, estimator, name, rounds):
     baseline = "hand-written NCHW fp32"
     contenders = [
         (baseline, hand_written),
-        (f"{name} fp32", lambda: estimator("fp32")),
+        (f"{name} fp32", lambda: estimator("no")),
         (f"{name} bf16", lambda: estimator("bf16")),
     ]
     times = run_interleaved(contenders, rounds=rounds)
@@ -146,7 +146,7 @@ def cnn_fit_case(rounds):
         _hand_written_fit(module, nchw, y, 32, 1e-3)
 
     def estimator(precision):
-        return CNNClassifier(max_epochs=1, precision=precision, random_state=SEED).fit(X, y)
+        return CNNClassifier(max_epochs=1, mixed_precision=precision, random_state=SEED).fit(X, y)
 
     return _fit_rows(
         "fit CNN, 2,000 x 64x64x3, 1 epoch", len(X), hand_written, estimator, "CNNClassifier", rounds
@@ -169,7 +169,7 @@ def transfer_fit_case(rounds):
     def estimator(precision):
         return TransferClassifier(
             "resnet18", weights=None, image_size=224, freeze="none", max_epochs=1,
-            augment=None, tta=None, lr=1e-3, precision=precision, random_state=SEED,
+            augment=None, tta=None, lr=1e-3, mixed_precision=precision, random_state=SEED,
         ).fit(X, y)
 
     return _fit_rows(
@@ -185,9 +185,9 @@ def accuracy_rows():
     X_train, X_test, y_train, y_test = train_test_split(
         digits.images, digits.target, test_size=0.25, stratify=digits.target, random_state=SEED
     )
-    for precision in ("fp32", "bf16"):
+    for precision in ("no", "bf16"):
         start = time.perf_counter()
-        clf = CNNClassifier(depth=3, random_state=SEED, precision=precision).fit(X_train, y_train)
+        clf = CNNClassifier(depth=3, random_state=SEED, mixed_precision=precision).fit(X_train, y_train)
         rows.append(
             {
                 "data": "digits (CNNClassifier(depth=3))",
@@ -199,9 +199,9 @@ def accuracy_rows():
     if (HYMENOPTERA / "train").is_dir():
         train_paths, train_labels = load_image_folder(HYMENOPTERA / "train")
         val_paths, val_labels = load_image_folder(HYMENOPTERA / "val")
-        for precision in ("fp32", "bf16"):
+        for precision in ("no", "bf16"):
             start = time.perf_counter()
-            clf = TransferClassifier(random_state=SEED, precision=precision)
+            clf = TransferClassifier(random_state=SEED, mixed_precision=precision)
             clf.fit(train_paths, train_labels)
             rows.append(
                 {
