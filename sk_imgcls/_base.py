@@ -12,8 +12,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
-from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.callbacks import EarlyStopping
 from skorch.dataset import ValidSplit
+from skorch.helper import predefined_split
 from torch.utils.data import DataLoader
 
 from ._augment import (
@@ -33,7 +34,7 @@ from ._device import (
     supports_fused,
 )
 from ._input import check_input
-from ._net import ImageClassifierNet, batch_as_is, lr_schedule_callback
+from ._net import ImageClassifierNet, batch_as_is, logging_callbacks, lr_schedule_callback
 from ._random import draw_seed, seeded_torch
 
 
@@ -164,7 +165,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
 
     # -- the skorch net -----------------------------------------------------
 
-    def _callbacks(self, n_train):
+    def _callbacks(self, n_train, *, validates):
         callbacks = []
         schedule = lr_schedule_callback(
             self.lr_schedule,
@@ -173,7 +174,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             n_train=n_train,
-            monitor="valid_loss" if self.early_stopping else "train_loss",
+            monitor="valid_loss" if validates else "train_loss",
             patience=self.n_iter_no_change,
         )
         if schedule is not None:
@@ -187,8 +188,8 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
                 sink=print if self.verbose else _silent,
             )
             callbacks.append(("early_stopping", stopping))
-        if self.verbose:
-            callbacks.append(("progress_bar", ProgressBar()))
+        progress, _ = logging_callbacks(self.verbose)
+        callbacks += progress
         for i, callback in enumerate(self.callbacks or []):
             # Fresh copies: skorch initializes callbacks in place, and the
             # parameter must stay as the user passed it.
@@ -196,11 +197,17 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             callbacks.append((named[0], copy.deepcopy(named[1])))
         return callbacks
 
-    def _make_net(self, module, data, *, seed):
-        n_train = len(data)
-        train_split = None
+    def _train_split(self, seed, valid):
+        """skorch's ``train_split``: the given validation set, a held-out share, or none."""
+        if valid is not None:
+            return predefined_split(valid)
         if self.early_stopping:
-            train_split = ValidSplit(self.validation_fraction, stratified=True, random_state=seed)
+            return ValidSplit(self.validation_fraction, stratified=True, random_state=seed)
+        return None
+
+    def _make_net(self, module, data, *, seed, valid=None):
+        n_train = len(data)
+        if valid is None and self.early_stopping:
             n_train -= math.ceil(self.validation_fraction * n_train)
         transform = make_augmentation(
             self.augment, data.image_shape, horizontal_flip=self.horizontal_flip
@@ -208,6 +215,10 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         mix = make_batch_mix(self.mixup, self.cutmix, len(self.classes_))
         device = resolve_device(self.device)
         num_workers = self.num_workers if data.lazy else 0
+        validates = valid is not None or self.early_stopping
+        _, print_log = logging_callbacks(self.verbose)
+        # Without skorch's table (colour codes), its print_log callback is off.
+        extra = {} if print_log else {"callbacks__print_log": None}
         return ImageClassifierNet(
             module,
             criterion=torch.nn.CrossEntropyLoss,
@@ -224,8 +235,8 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             iterator_valid=DataLoader,
             iterator_valid__num_workers=num_workers,
             iterator_valid__collate_fn=batch_as_is,
-            train_split=train_split,
-            callbacks=self._callbacks(n_train),
+            train_split=self._train_split(seed, valid),
+            callbacks=self._callbacks(n_train, validates=validates),
             device=device,
             verbose=int(self.verbose),
             augmentation=(
@@ -233,6 +244,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             ),
             autocast_dtype=autocast_dtype(self.mixed_precision, device),
             **self._optimizer_kwargs(),
+            **extra,
         )
 
     # -- training -----------------------------------------------------------
@@ -248,7 +260,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
                 if unknown:
                     raise ValueError(
                         f"class_weight names labels absent from y: {unknown}; the classes "
-                        f"of y are {list(self.classes_)}."
+                        f"of y are {self.classes_.tolist()}."
                     )
             weights = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
             sample_weight = sample_weight * weights[np.searchsorted(self.classes_, y)]
@@ -266,14 +278,50 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         outside = np.setdiff1d(y, self.classes_)
         if len(outside):
             raise ValueError(
-                f"y holds labels {list(outside)} that are not in classes={list(self.classes_)}."
+                f"y holds labels {outside.tolist()} that are not in "
+                f"classes={self.classes_.tolist()}."
             )
 
-    def _fit(self, X, y, sample_weight=None, *, classes=None, incremental=False):
+    def _validation_data(self, X_val, y_val, sample_weight_val):
+        """The validation set given to ``fit``, checked like X, or None."""
+        if X_val is None and y_val is None:
+            if sample_weight_val is not None:
+                raise ValueError("sample_weight_val was given without X_val and y_val.")
+            return None
+        if X_val is None or y_val is None:
+            missing, given = ("y_val", "X_val") if y_val is None else ("X_val", "y_val")
+            raise ValueError(f"{given} was given without {missing}; pass both, or neither.")
+        try:
+            valid, y_val = check_input(
+                self, X_val, y_val, reset=False, preprocess=self.preprocess_,
+                image_shape=self._flat_image_shape(),
+            )
+        except ValueError as exc:
+            raise ValueError(f"Invalid X_val or y_val: {exc}") from exc
+        unseen = np.setdiff1d(y_val, self.classes_)
+        if len(unseen):
+            raise ValueError(
+                f"y_val holds labels {unseen.tolist()} that y does not; the classes are "
+                f"{self.classes_.tolist()}."
+            )
+        weights = None
+        if sample_weight_val is not None:
+            weights = _check_sample_weight(
+                sample_weight_val, np.empty((len(y_val), 0)), dtype=np.float64,
+                ensure_non_negative=True,
+            )
+        y_encoded = LabelEncoder().fit(self.classes_).transform(y_val).astype(np.int64)
+        return valid.with_targets(y_encoded, weights)
+
+    def _fit(
+        self, X, y, sample_weight=None, *, classes=None, incremental=False, X_val=None,
+        y_val=None, sample_weight_val=None,
+    ):
         """Train on X, y; continue the current network when ``incremental`` or ``warm_start``.
 
         ``incremental`` (``partial_fit``) trains one epoch, otherwise
-        ``max_epochs``.
+        ``max_epochs``. With ``X_val`` and ``y_val`` every epoch is scored on
+        them (and early stopping watches them).
         """
         continuing = (incremental or self.warm_start) and hasattr(self, "net_")
         seed = draw_seed(self.random_state)
@@ -286,8 +334,8 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             unseen = np.setdiff1d(y, self.classes_)
             if len(unseen):
                 raise ValueError(
-                    f"y holds classes {list(unseen)} not seen in the first fit; "
-                    f"the classes are {list(self.classes_)}."
+                    f"y holds classes {unseen.tolist()} not seen in the first fit; "
+                    f"the classes are {self.classes_.tolist()}."
                 )
         else:
             with seeded_torch(seed):
@@ -304,8 +352,10 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         # Equal weights are the plain mean loss: skip carrying them per batch.
         uniform = np.all(sample_weight == sample_weight[0])
         data = data.with_targets(y_encoded, None if uniform else sample_weight)
+        valid = self._validation_data(X_val, y_val, sample_weight_val)
         epochs = 1 if incremental else self.max_epochs
         if continuing:
+            self.net_.set_params(train_split=self._train_split(seed, valid))
             with seeded_torch(seed + self.n_iter_):
                 self.net_.partial_fit(data, y_encoded, epochs=epochs)
         else:
@@ -315,7 +365,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
                 # permuted to NCHW); weights in the same layout spare oneDNN
                 # a reorder on every call.
                 module = module.to(memory_format=torch.channels_last)
-                self.net_ = self._make_net(module, data, seed=seed).initialize()
+                self.net_ = self._make_net(module, data, seed=seed, valid=valid).initialize()
                 self.net_.partial_fit(data, y_encoded, epochs=epochs)
         self.module_ = self.net_.module_
         self.module_.eval()
@@ -324,7 +374,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
         """Train the network on images X with labels y.
 
         Parameters
@@ -344,6 +394,17 @@ or a list or 1-D array of file paths; or a list of PIL images
             Non-negative weights of the samples in the loss: each batch's loss
             is ``sum(w_i * loss_i) / sum(w_i)``. With early stopping they also
             weight the validation loss. None weighs all samples equally.
+        X_val : images of any kind X takes, default=None
+            A validation set, as in ``HistGradientBoostingClassifier.fit``:
+            every epoch records ``valid_loss`` and ``valid_acc`` on it in
+            ``history_``, and early stopping watches it instead of holding out
+            ``validation_fraction`` of X. In a Pipeline, route it with
+            metadata routing and ``Pipeline(..., transform_input=["X_val"])``
+            so the steps before the classifier transform it too.
+        y_val : array-like of shape (n_val_samples,), default=None
+            Labels of ``X_val``, all among the labels of y.
+        sample_weight_val : array-like of shape (n_val_samples,), default=None
+            Weights of the validation samples in ``valid_loss``.
 
         Returns
         -------
@@ -362,11 +423,16 @@ or a list or 1-D array of file paths; or a list of PIL images
             element); if ``image_shape`` does not match n_features; if y has
             another length than X or fewer than 2 classes; if
             ``sample_weight`` is negative, NaN, of the wrong length or all
-            zero; if ``class_weight`` names a label absent from y.
+            zero; if ``class_weight`` names a label absent from y; if only
+            one of ``X_val`` and ``y_val`` is given, ``X_val`` does not have
+            the images of X (layout, channels, shape), or ``y_val`` holds a
+            label absent from y.
         sk_imgcls.ImageReadError
             If an image file cannot be read; the message names the file.
         """
-        return self._fit(X, y, sample_weight)
+        return self._fit(
+            X, y, sample_weight, X_val=X_val, y_val=y_val, sample_weight_val=sample_weight_val
+        )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):

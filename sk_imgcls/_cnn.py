@@ -8,7 +8,8 @@ from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from ._base import BaseImageClassifier
-from ._docs import fill_training_parameters
+from ._docs import fill_doc
+from ._image_io import check_size
 from ._input import Resize
 
 
@@ -123,25 +124,7 @@ def _channel_stats(data, num_workers=0):
     return mean, std
 
 
-def _check_image_size(image_size):
-    """``image_size`` as a (height, width) pair of positive ints, or None."""
-    if image_size is None:
-        return None
-    if isinstance(image_size, Integral) and not isinstance(image_size, bool):
-        size = (image_size, image_size)
-    else:
-        size = tuple(image_size)
-    if len(size) != 2 or not all(
-        isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in size
-    ):
-        raise ValueError(
-            "image_size must be a positive int or a (height, width) pair of positive "
-            f"ints; got image_size={image_size!r}."
-        )
-    return tuple(int(s) for s in size)
-
-
-@fill_training_parameters
+@fill_doc
 class CNNClassifier(BaseImageClassifier):
     """Convolutional neural network classifier for images, trained from scratch.
 
@@ -309,7 +292,7 @@ class CNNClassifier(BaseImageClassifier):
         return self.image_shape
 
     def _prepare(self):
-        size = _check_image_size(self.image_size)
+        size = check_size(self.image_size, name="image_size")
         return (None if size is None else Resize(size)), None
 
     def _build_module(self, backbone, data, n_classes):

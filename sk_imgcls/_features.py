@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._backbones import DEFAULT_BACKBONE, load_backbone
 from ._backbones._preprocess import BackboneFeatures, BackbonePreprocessing
 from ._batch_invariance import predict_batches
+from ._docs import fill_doc
 from ._device import MIXED_PRECISION_OPTIONS, autocast_dtype, resolve_device
 from ._input import check_input
 from ._random import draw_seed, seeded_torch
@@ -21,6 +22,7 @@ def _embed(forward, images):
     return forward(images).cpu().numpy()
 
 
+@fill_doc
 class PretrainedFeatures(TransformerMixin, BaseEstimator):
     """Pooled embeddings of a pretrained backbone, as a feature transformer.
 
@@ -49,18 +51,13 @@ class PretrainedFeatures(TransformerMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds the initialization of a backbone with ``weights=None``; the
         caller's global torch RNG is left as it was.
-    mixed_precision : {"no", "bf16"}, default="no"
+    mixed_precision : {{"no", "bf16"}}, default="no"
         "bf16" runs the backbone under ``torch.autocast`` in bfloat16 (see
         :class:`TransferClassifier`); the embeddings are returned in float32.
 
     Attributes
     ----------
-    n_features_in_ : int
-        Values per image (height * width * n_channels) of the arrays seen in
-        ``fit``; flat 2-D rows given later must have as many. Not set when
-        ``fit`` saw file paths or PIL images.
-    feature_names_in_ : ndarray of shape (``n_features_in_``,)
-        Column names, when X was a DataFrame with string column names.
+{array_attributes}
     image_shape_ : tuple of int
         (height, width, 3): the images the backbone takes, after resize and
         crop.

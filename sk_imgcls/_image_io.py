@@ -75,8 +75,15 @@ class ImageReadError(OSError, ValueError):
     """
 
 
-def _check_size(size):
-    """Return ``size`` as a (height, width) tuple of ints, or None."""
+def check_size(size, name="size"):
+    """Return ``size`` as a (height, width) tuple of ints, or None.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter ``name``, if ``size`` is neither None, a
+        positive int nor a pair of positive ints (bools and floats refused).
+    """
     if size is None:
         return None
     if isinstance(size, Integral) and not isinstance(size, bool):
@@ -90,8 +97,8 @@ def _check_size(size):
         for s in (height, width)
     ):
         raise ValueError(
-            "size must be None, a positive int or a (height, width) pair of "
-            f"positive ints; got size={size!r}."
+            f"{name} must be None, a positive int or a (height, width) pair of "
+            f"positive ints; got {name}={size!r}."
         )
     return int(height), int(width)
 
@@ -125,7 +132,7 @@ def check_decode_params(mode, size, interpolation):
             f"interpolation must be one of {tuple(INTERPOLATIONS)}; got "
             f"interpolation={interpolation!r}."
         )
-    return _check_size(size)
+    return check_size(size)
 
 
 def _open(path, name):

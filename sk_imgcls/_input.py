@@ -16,6 +16,7 @@ uint8 or float32, with a method ``output_shape(n_channels)`` giving that
 shape).
 """
 
+import copy
 import os
 
 import numpy as np
@@ -113,8 +114,7 @@ class ImageData(Dataset):
 
     def with_targets(self, y, sample_weight=None):
         """A copy carrying int labels ``y`` (n_samples,) and optional float weights."""
-        data = object.__new__(type(self))
-        data.__dict__.update(self.__dict__)
+        data = copy.copy(self)
         data.y = torch.as_tensor(y, dtype=torch.int64)
         data.sample_weight = (
             None if sample_weight is None else torch.as_tensor(sample_weight, dtype=torch.float32)
@@ -233,7 +233,7 @@ def _describe(item):
     if isinstance(item, Image.Image):
         return f"a PIL image (mode {item.mode!r})"
     if isinstance(item, (str, os.PathLike)):
-        return f"the path {os.fspath(item)!r}"
+        return f"the path {str(os.fspath(item))!r}"
     return f"{item!r} of type {type(item).__name__}"
 
 
@@ -369,6 +369,8 @@ def check_input(estimator, X, y="no_validation", *, reset, preprocess, image_sha
         If a file cannot be read (when sizes are read in ``fit``).
     """
     with_y = not (isinstance(y, str) and y == "no_validation")
+    if hasattr(X, "iloc") and getattr(X, "ndim", 2) == 1:
+        X = X.to_numpy()  # a pandas Series of paths or images
     kind = _kind(X)
     if kind == "array":
         out = check_images(
@@ -406,7 +408,7 @@ def check_input(estimator, X, y="no_validation", *, reset, preprocess, image_sha
             else:
                 data = InMemoryImages(torch.cat([preprocess(a[None]) for a in arrays]))
         else:
-            paths = np.asarray([os.fspath(p) for p in items], dtype=object)
+            paths = np.asarray([str(os.fspath(p)) for p in items], dtype=object)
             if preprocess is not None:
                 shape = preprocess.output_shape(n_channels)
             elif reset:
@@ -415,7 +417,7 @@ def check_input(estimator, X, y="no_validation", *, reset, preprocess, image_sha
                 shape = estimator.image_shape_
             data = ImageFiles(paths, mode=mode, preprocess=preprocess, image_shape=shape)
         if not reset:
-            _check_fitted_shape(estimator, data.image_shape, True)
+            _check_fitted_shape(estimator, data.image_shape, preprocess is not None)
         if with_y:
             if y is None:
                 raise ValueError(

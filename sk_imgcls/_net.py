@@ -1,10 +1,11 @@
 """The skorch net that trains every classifier of the package, and its schedules."""
 
 import math
+import sys
 
 import torch
 from skorch import NeuralNetClassifier
-from skorch.callbacks import LRScheduler
+from skorch.callbacks import Callback, LRScheduler, ProgressBar
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator, to_tensor
 from torch import nn
@@ -181,3 +182,56 @@ def lr_schedule_callback(
     if warmup_epochs:
         return LRScheduler(policy=_constant, warmup_epochs=warmup_epochs)
     return None
+
+
+class EpochLine(Callback):
+    """One plain line per epoch, as Keras prints with ``verbose=2``.
+
+    ``epoch 3/30  train_loss 0.4213  valid_loss 0.3951  valid_acc 0.8750  1.2s``:
+    the epoch, the losses and accuracy that the history holds, and the
+    epoch's duration; no progress bar, table or ANSI colour codes, so logs
+    piped to a file stay readable.
+
+    Parameters
+    ----------
+    sink : callable, default=print
+        Receives each line.
+    """
+
+    def __init__(self, sink=print):
+        self.sink = sink
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        parts = [f"epoch {row['epoch']}/{net.max_epochs}"]
+        for key in ("train_loss", "valid_loss", "valid_acc"):
+            if key in row:
+                parts.append(f"{key} {row[key]:.4f}")
+        parts.append(f"{row['dur']:.1f}s")
+        self.sink("  ".join(parts))
+
+
+def logging_callbacks(verbose, stream=None):
+    """The progress callbacks of a ``verbose`` level, and skorch's ``print_log`` setting.
+
+    Parameters
+    ----------
+    verbose : int
+        0: silent. 1: skorch's progress bar and per-epoch table when
+        ``stream`` is a terminal, else one line per epoch. 2 or more: one
+        line per epoch.
+    stream : file-like, default=sys.stdout
+        Where the output goes; only its ``isatty`` is read.
+
+    Returns
+    -------
+    callbacks : list of (str, skorch.callbacks.Callback)
+    keep_print_log : bool
+        Whether skorch's table (``PrintLog``, with colour codes) stays on.
+    """
+    if not verbose:
+        return [], False
+    stream = sys.stdout if stream is None else stream
+    if verbose == 1 and stream.isatty():
+        return [("progress_bar", ProgressBar())], True
+    return [("epoch_line", EpochLine())], False

@@ -10,7 +10,7 @@ from torch import nn
 from ._backbones import DEFAULT_BACKBONE, load_backbone
 from ._backbones._preprocess import BackboneFeatures, BackbonePreprocessing
 from ._base import BaseImageClassifier
-from ._docs import fill_training_parameters
+from ._docs import fill_doc
 
 
 class TransferNet(nn.Module):
@@ -37,7 +37,7 @@ class TransferNet(nn.Module):
         return self.head(self.features(x))
 
 
-@fill_training_parameters
+@fill_doc
 class TransferClassifier(BaseImageClassifier):
     """Image classifier fine-tuned from a pretrained torchvision or timm backbone.
 

@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils.validation import check_array, validate_data
+from sklearn.utils.validation import check_array, check_consistent_length, validate_data
 
 # Largest channel count accepted as channels-last; a 4-D array whose last axis
 # is larger while axis 1 is not is almost surely channels-first (N, C, H, W).
@@ -139,23 +139,21 @@ def check_images(
         if record_shape and not reset:
             _check_same_image_shape(estimator, shape)
         flat = X.reshape(len(X), -1)
-        if with_y:
-            _, y = validate_data(
-                estimator, flat, y, reset=reset, ensure_all_finite=False, **check_params
+        if flat.shape[1] == 0:
+            raise ValueError(
+                f"Found array with 0 feature(s) (shape={flat.shape}) while a "
+                f"minimum of 1 is required by {name}."
             )
-        else:
-            # X passed check_array above, which checks no feature count for
-            # n-d arrays; the rest is n_features_in_ and feature names (a
-            # second check_array costs as much as predicting a small image).
-            if flat.shape[1] == 0:
-                raise ValueError(
-                    f"Found array with 0 feature(s) (shape={flat.shape}) while a "
-                    f"minimum of 1 is required by {name}."
-                )
-            if record_shape or reset:
-                # Without record_shape the caller checks the image shape,
-                # which may differ from fit's when it resizes images.
-                validate_data(estimator, flat, reset=reset, skip_check_array=True)
+        if record_shape or reset:
+            # X passed check_array above; what is left is n_features_in_ and
+            # feature names (a second check_array of X would cost as much as
+            # predicting a small image). Without record_shape the caller
+            # checks the image shape, which may differ from fit's when it
+            # resizes images.
+            validate_data(estimator, flat, reset=reset, skip_check_array=True)
+        if with_y:
+            y = validate_data(estimator, "no_validation", y, reset=False)
+            check_consistent_length(flat, y)
         images = X.reshape(len(X), *shape)
     else:
         out = validate_data(estimator, X, y, reset=reset, **check_params)
