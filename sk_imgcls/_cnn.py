@@ -10,7 +10,7 @@ from torch import nn
 from ._base import BaseImageClassifier
 from ._docs import fill_doc
 from ._image_io import check_size
-from ._input import Resize
+from ._input import ResizeImages
 
 
 class ConvBlock(nn.Module):
@@ -163,7 +163,7 @@ class CNNClassifier(BaseImageClassifier):
     Attributes
     ----------
 {input_attributes}
-    preprocess_ : sk_imgcls._input.Resize or None
+    preprocess_ : sk_imgcls._input.ResizeImages or None
         The resize to ``image_size``; None without one.
     module_ : torch.nn.Module
         The trained network, a plain torch module in eval mode. It maps a
@@ -293,7 +293,7 @@ class CNNClassifier(BaseImageClassifier):
 
     def _prepare(self):
         size = check_size(self.image_size, name="image_size")
-        return (None if size is None else Resize(size)), None
+        return (None if size is None else ResizeImages(size)), None
 
     def _build_module(self, backbone, data, n_classes):
         mean, std = _channel_stats(data, self.num_workers)

@@ -38,7 +38,7 @@ _MAX_LISTED = 5
 _FILE_MODES = {1: "L", 3: "RGB"}
 
 
-class Resize:
+class ResizeImages:
     """Resize images (n, H, W, C) to (n, height, width, C): torchvision's ``resize``.
 
     Bilinear with antialiasing (``torchvision.transforms.v2.functional.resize``,
@@ -372,6 +372,13 @@ def check_input(estimator, X, y="no_validation", *, reset, preprocess, image_sha
     if hasattr(X, "iloc") and getattr(X, "ndim", 2) == 1:
         X = X.to_numpy()  # a pandas Series of paths or images
     kind = _kind(X)
+    if kind == "array" and isinstance(X, (list, tuple)):
+        for i, item in enumerate(X):
+            if isinstance(item, (str, bytes, os.PathLike, Image.Image)):
+                raise ValueError(
+                    f"X mixes arrays with other kinds of images: X[{i}] is "
+                    f"{_describe(item)}. Pass one kind: arrays, paths or PIL images."
+                )
     if kind == "array":
         out = check_images(
             estimator, X, y, reset=reset, image_shape=image_shape, record_shape=False

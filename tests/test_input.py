@@ -165,3 +165,10 @@ def test_inputs_are_never_modified(photo_paths):
     for image, pixels in zip(images, before[1]):
         np.testing.assert_array_equal(np.asarray(image), pixels)
     assert path_list == before[2]
+
+
+def test_a_list_of_arrays_with_a_path_is_refused(fitted_cnn, photo_paths):
+    """Check that a list starting with an array and holding a path names the path's position."""
+    paths, _ = photo_paths
+    with pytest.raises(ValueError, match=r"X mixes arrays.*X\[1\] is the path"):
+        fitted_cnn.predict([np.zeros((16, 16, 3), dtype=np.uint8), paths[0]])
