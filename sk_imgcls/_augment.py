@@ -2,7 +2,6 @@
 
 import functools
 
-import numpy as np
 import torch
 from torchvision.transforms import v2
 

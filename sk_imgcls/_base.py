@@ -1,45 +1,28 @@
 """The estimator that CNNClassifier and TransferClassifier share: fit, predict and score."""
 
-import copy
-import math
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
-from skorch.callbacks import EarlyStopping
-from skorch.dataset import ValidSplit
-from skorch.helper import predefined_split
-from torch.utils.data import DataLoader
-
-from ._augment import (
-    PRESETS,
-    TTA_OPTIONS,
-    BatchAugmentation,
-    make_augmentation,
-    make_batch_mix,
-    mean_proba,
-)
+from sklearn.utils.validation import check_is_fitted
+from ._augment import PRESETS, TTA_OPTIONS, mean_proba
 from ._batch_invariance import predict_batches
-from ._device import (
-    MIXED_PRECISION_OPTIONS,
-    OPTIMIZERS,
-    autocast_dtype,
-    resolve_device,
-    supports_fused,
-)
+from ._device import MIXED_PRECISION_OPTIONS, OPTIMIZERS, resolve_device, supports_fused
 from ._input import check_input
-from ._net import ImageClassifierNet, batch_as_is, logging_callbacks, lr_schedule_callback
+from ._net import check_callbacks
 from ._random import draw_seed, seeded_torch
-
-
-def _silent(*args, **kwargs):
-    """A sink that prints nothing (a module-level function, so the estimator pickles)."""
+from ._targets import (
+    check_classes,
+    check_sample_weight,
+    check_stratified_split,
+    encode,
+    loss_weights,
+)
+from ._training import make_net, net_snapshot, restore_net, train_split
 
 
 class BaseImageClassifier(ClassifierMixin, BaseEstimator):
@@ -165,122 +148,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
 
     # -- the skorch net -----------------------------------------------------
 
-    def _callbacks(self, n_train, *, validates):
-        callbacks = []
-        schedule = lr_schedule_callback(
-            self.lr_schedule,
-            lr=self.lr,
-            warmup_epochs=self.warmup_epochs,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            n_train=n_train,
-            monitor="valid_loss" if validates else "train_loss",
-            patience=self.n_iter_no_change,
-        )
-        if schedule is not None:
-            callbacks.append(("lr_schedule", schedule))
-        callbacks += self._extra_callbacks()
-        if self.early_stopping:
-            stopping = EarlyStopping(
-                monitor="valid_loss",
-                patience=self.n_iter_no_change,
-                load_best=True,
-                sink=print if self.verbose else _silent,
-            )
-            callbacks.append(("early_stopping", stopping))
-        progress, _ = logging_callbacks(self.verbose)
-        callbacks += progress
-        for i, callback in enumerate(self.callbacks or []):
-            # Fresh copies: skorch initializes callbacks in place, and the
-            # parameter must stay as the user passed it.
-            named = callback if isinstance(callback, tuple) else (f"user_{i}", callback)
-            callbacks.append((named[0], copy.deepcopy(named[1])))
-        return callbacks
-
-    def _train_split(self, seed, valid):
-        """skorch's ``train_split``: the given validation set, a held-out share, or none."""
-        if valid is not None:
-            return predefined_split(valid)
-        if self.early_stopping:
-            return ValidSplit(self.validation_fraction, stratified=True, random_state=seed)
-        return None
-
-    def _make_net(self, module, data, *, seed, valid=None):
-        n_train = len(data)
-        if valid is None and self.early_stopping:
-            n_train -= math.ceil(self.validation_fraction * n_train)
-        transform = make_augmentation(
-            self.augment, data.image_shape, horizontal_flip=self.horizontal_flip
-        )
-        mix = make_batch_mix(self.mixup, self.cutmix, len(self.classes_))
-        device = resolve_device(self.device)
-        num_workers = self.num_workers if data.lazy else 0
-        validates = valid is not None or self.early_stopping
-        _, print_log = logging_callbacks(self.verbose)
-        # Without skorch's table (colour codes), its print_log callback is off.
-        extra = {} if print_log else {"callbacks__print_log": None}
-        return ImageClassifierNet(
-            module,
-            criterion=torch.nn.CrossEntropyLoss,
-            criterion__reduction="none",
-            criterion__label_smoothing=self.label_smoothing,
-            optimizer=OPTIMIZERS[self.optimizer],
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            iterator_train=DataLoader,
-            iterator_train__shuffle=True,
-            iterator_train__num_workers=num_workers,
-            iterator_train__collate_fn=batch_as_is,
-            iterator_valid=DataLoader,
-            iterator_valid__num_workers=num_workers,
-            iterator_valid__collate_fn=batch_as_is,
-            train_split=self._train_split(seed, valid),
-            callbacks=self._callbacks(n_train, validates=validates),
-            device=device,
-            verbose=int(self.verbose),
-            augmentation=(
-                None if transform is None and mix is None else BatchAugmentation(transform, mix)
-            ),
-            autocast_dtype=autocast_dtype(self.mixed_precision, device),
-            **self._optimizer_kwargs(),
-            **extra,
-        )
-
     # -- training -----------------------------------------------------------
-
-    def _sample_weight(self, y, sample_weight):
-        """Per-sample loss weights: ``sample_weight`` times ``class_weight``, float64."""
-        sample_weight = _check_sample_weight(
-            sample_weight, np.empty((len(y), 0)), dtype=np.float64, ensure_non_negative=True
-        )
-        if self.class_weight is not None:
-            if isinstance(self.class_weight, dict):
-                unknown = [label for label in self.class_weight if label not in self.classes_]
-                if unknown:
-                    raise ValueError(
-                        f"class_weight names labels absent from y: {unknown}; the classes "
-                        f"of y are {self.classes_.tolist()}."
-                    )
-            weights = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
-            sample_weight = sample_weight * weights[np.searchsorted(self.classes_, y)]
-        if not sample_weight.sum() > 0:
-            raise ValueError("The sample weights (times class_weight) sum to zero; nothing to learn from.")
-        return sample_weight
-
-    def _set_classes(self, y, classes):
-        self.classes_ = np.unique(y if classes is None else classes)
-        if len(self.classes_) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes to "
-                f"train, but y holds only 1 class: {self.classes_[0]!r}."
-            )
-        outside = np.setdiff1d(y, self.classes_)
-        if len(outside):
-            raise ValueError(
-                f"y holds labels {outside.tolist()} that are not in "
-                f"classes={self.classes_.tolist()}."
-            )
 
     def _validation_data(self, X_val, y_val, sample_weight_val):
         """The validation set given to ``fit``, checked like X, or None."""
@@ -306,24 +174,58 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             )
         weights = None
         if sample_weight_val is not None:
-            weights = _check_sample_weight(
-                sample_weight_val, np.empty((len(y_val), 0)), dtype=np.float64,
-                ensure_non_negative=True,
-            )
-        y_encoded = LabelEncoder().fit(self.classes_).transform(y_val).astype(np.int64)
-        return valid.with_targets(y_encoded, weights)
+            weights = check_sample_weight(sample_weight_val, len(y_val), "sample_weight_val")
+        return valid.with_targets(encode(y_val, self.classes_), weights)
 
-    def _fit(
-        self, X, y, sample_weight=None, *, classes=None, incremental=False, X_val=None,
-        y_val=None, sample_weight_val=None,
-    ):
+    def _fit(self, X, y, sample_weight=None, *, incremental=False, **kwargs):
         """Train on X, y; continue the current network when ``incremental`` or ``warm_start``.
 
         ``incremental`` (``partial_fit``) trains one epoch, otherwise
-        ``max_epochs``. With ``X_val`` and ``y_val`` every epoch is scored on
-        them (and early stopping watches them).
+        ``max_epochs``; ``kwargs`` are ``classes`` and the validation set.
+        A fit that raises leaves the estimator as it was before: unfitted,
+        or with its previous fitted state (a continued network gets its
+        weights, optimizer state and history back). Ctrl-C keeps what was
+        trained (see ``interrupted_epoch_``), then raises KeyboardInterrupt
+        so that a search or a script stops.
         """
+        resolve_device(self.device)
+        check_callbacks(self.callbacks)
         continuing = (incremental or self.warm_start) and hasattr(self, "net_")
+        before = dict(self.__dict__)
+        snapshot = net_snapshot(self.net_) if continuing else None
+        try:
+            self._train(X, y, sample_weight, incremental=incremental, continuing=continuing, **kwargs)
+        except BaseException:
+            if snapshot is not None:
+                restore_net(self.net_, snapshot)
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+        net = self.net_
+        interrupted = net.interrupted_epoch_
+        if interrupted is not None and "dur" not in net.history[-1]:
+            net.history.pop()  # the unfinished epoch
+        self.module_ = net.module_
+        self.module_.eval()
+        self.history_ = net.history
+        self.n_iter_ = len(self.history_)
+        self.interrupted_epoch_ = interrupted
+        net.keep_optimizer_state = bool(self.warm_start or incremental)
+        if interrupted is not None:
+            warnings.warn(
+                f"Training was interrupted (KeyboardInterrupt) during epoch {interrupted}; "
+                f"the {type(self).__name__} keeps the {self.n_iter_} finished epoch(s)"
+                f"{' and the weights of the best one' if self.early_stopping else ''}.",
+                UserWarning,
+                stacklevel=3,
+            )
+            raise KeyboardInterrupt(f"fit interrupted during epoch {interrupted}")
+        return self
+
+    def _train(
+        self, X, y, sample_weight, *, incremental, continuing, classes=None, X_val=None,
+        y_val=None, sample_weight_val=None,
+    ):
         seed = draw_seed(self.random_state)
         if continuing:
             data, y = check_input(
@@ -345,17 +247,22 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
                 image_shape=self._flat_image_shape(),
             )
             check_classification_targets(y)
-            self._set_classes(y, classes)
+            self.classes_ = check_classes(y, classes, type(self).__name__)
             self.preprocess_ = preprocess
-        y_encoded = LabelEncoder().fit(self.classes_).transform(y).astype(np.int64)
-        sample_weight = self._sample_weight(y, sample_weight)
+        y_encoded = encode(y, self.classes_)
+        sample_weight = loss_weights(y, self.classes_, sample_weight, self.class_weight)
         # Equal weights are the plain mean loss: skip carrying them per batch.
         uniform = np.all(sample_weight == sample_weight[0])
         data = data.with_targets(y_encoded, None if uniform else sample_weight)
         valid = self._validation_data(X_val, y_val, sample_weight_val)
+        if valid is None and self.early_stopping:
+            check_stratified_split(y, self.validation_fraction)
         epochs = 1 if incremental else self.max_epochs
         if continuing:
-            self.net_.set_params(train_split=self._train_split(seed, valid))
+            if not hasattr(self.net_, "optimizer_"):
+                # Unpickled without its optimizer state (see __getstate__).
+                self.net_.initialize_optimizer()
+            self.net_.set_params(train_split=train_split(self, seed, valid))
             with seeded_torch(seed + self.n_iter_):
                 self.net_.partial_fit(data, y_encoded, epochs=epochs)
         else:
@@ -365,13 +272,23 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
                 # permuted to NCHW); weights in the same layout spare oneDNN
                 # a reorder on every call.
                 module = module.to(memory_format=torch.channels_last)
-                self.net_ = self._make_net(module, data, seed=seed, valid=valid).initialize()
+                self.net_ = make_net(self, module, data, seed=seed, valid=valid).initialize()
                 self.net_.partial_fit(data, y_encoded, epochs=epochs)
-        self.module_ = self.net_.module_
-        self.module_.eval()
-        self.history_ = self.net_.history
-        self.n_iter_ = len(self.history_)
-        return self
+
+    def __getstate__(self):
+        # A copy: object.__getstate__ returns the instance's own __dict__.
+        state = dict(super().__getstate__())
+        # module_ and history_ are the net's: pickled once, inside it, where
+        # skorch maps CUDA tensors to the CPU when no GPU is there to load.
+        state.pop("module_", None)
+        state.pop("history_", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "net_" in state:
+            self.module_ = self.net_.module_
+            self.history_ = self.net_.history
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):

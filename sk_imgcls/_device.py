@@ -14,10 +14,66 @@ OPTIMIZERS = {
 MIXED_PRECISION_OPTIONS = ("no", "bf16")
 
 
+_DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def _mps_available():
+    return hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+
+
 def resolve_device(device):
-    """Map "auto" to "cuda" when a GPU is present, else "cpu"; other names pass through."""
+    """The torch device a ``device`` parameter names, checked to exist on this machine.
+
+    Parameters
+    ----------
+    device : str
+        "auto" (CUDA when available, then MPS, then the CPU), or a torch
+        device string: "cpu", "cuda", "cuda:1", "mps".
+
+    Returns
+    -------
+    device : str
+
+    Raises
+    ------
+    ValueError
+        If ``device`` is not a torch device string, names a type other than
+        cpu, cuda or mps, or a device this machine does not have; the
+        message says what to install or pass instead.
+    """
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        if torch.cuda.is_available():
+            return "cuda"
+        return "mps" if _mps_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device={device!r} is not a torch device ({exc}). Pass 'auto', 'cpu', 'cuda', "
+            "'cuda:<index>' or 'mps'."
+        ) from None
+    if parsed.type not in _DEVICE_TYPES:
+        raise ValueError(
+            f"device={device!r} is a torch device of type {parsed.type!r}, on which "
+            "sk_imgcls cannot train or predict; pass 'auto', 'cpu', 'cuda' or 'mps'."
+        )
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but torch.cuda.is_available() is False: "
+                "install a CUDA build of PyTorch (and a GPU driver), or pass device='cpu' "
+                "or device='auto'."
+            )
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} was requested but this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s)."
+            )
+    if parsed.type == "mps" and not _mps_available():
+        raise ValueError(
+            f"device={device!r} was requested but torch.backends.mps.is_available() is "
+            "False (MPS needs an Apple-silicon Mac); pass device='cpu' or device='auto'."
+        )
     return device
 
 

@@ -73,7 +73,10 @@ warm_start : bool, default={warm_start}
     weights for ``max_epochs`` more epochs (same classes and image shape)
     instead of starting anew.
 device : str, default={device}
-    Torch device; "auto" picks "cuda" when a GPU is present, else "cpu".
+    Torch device: "cpu", "cuda", "cuda:<index>" or "mps"; "auto" picks
+    CUDA when available, then MPS, then the CPU. Checked in ``fit``: a
+    device this machine lacks is an error that says what to install or
+    pass.
 random_state : int, RandomState instance or None, default={random_state}
     Seeds weight initialization, shuffling and the validation split. The
     same int gives identical weights and predictions on the CPU. The global
@@ -115,7 +118,12 @@ image_shape_ : tuple of int
     (height, width, n_channels) of the images the network takes, after any
     resize and crop.
 n_iter_ : int
-    Epochs run.
+    Epochs run to the end.
+interrupted_epoch_ : int or None
+    The epoch during which Ctrl-C (KeyboardInterrupt) stopped the last
+    ``fit``, or None. The estimator then keeps the finished epochs (with
+    early stopping, the weights of the best one), warns, and ``fit``
+    raises the KeyboardInterrupt on, so that a search or a script stops.
 history_ : skorch.history.History
     One dict per epoch with ``train_loss`` (and ``valid_loss``, ``valid_acc``
     whenever there is validation data: ``X_val`` or early stopping), ``dur``

@@ -1,6 +1,8 @@
 """Pooled embeddings of a pretrained backbone, as a scikit-learn transformer."""
 
+import io
 import os
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -45,7 +47,8 @@ class PretrainedFeatures(TransformerMixin, BaseEstimator):
     batch_size : int, default=32
         Images per forward pass.
     device : str, default="auto"
-        Torch device; "auto" picks "cuda" when present.
+        Torch device, as in :class:`TransferClassifier` ("auto": CUDA, then
+        MPS, then the CPU); checked in ``fit``.
     num_workers : int, default=0
         DataLoader worker processes decoding image files when X holds paths.
     random_state : int, RandomState instance or None, default=None
@@ -148,6 +151,7 @@ class PretrainedFeatures(TransformerMixin, BaseEstimator):
         TypeError
             If X is sparse.
         """
+        resolve_device(self.device)
         with seeded_torch(draw_seed(self.random_state)):
             backbone = load_backbone(self.backbone, weights=self.weights)
         preprocess = BackbonePreprocessing.from_config(backbone.config, self.image_size)
@@ -195,6 +199,37 @@ class PretrainedFeatures(TransformerMixin, BaseEstimator):
             num_workers=self.num_workers,
             autocast_dtype=autocast_dtype(self.mixed_precision, device),
         )
+
+    def __getstate__(self):
+        # A copy: object.__getstate__ returns the instance's own __dict__.
+        state = dict(super().__getstate__())
+        if "module_" in state:
+            # As skorch pickles its networks: the tensors in torch's format,
+            # read back with map_location, so a module moved to a GPU by
+            # transform loads on a machine without one.
+            buffer = io.BytesIO()
+            torch.save(state.pop("module_"), buffer)
+            state["_module_bytes"] = buffer.getvalue()
+        return state
+
+    def __setstate__(self, state):
+        module_bytes = state.pop("_module_bytes", None)
+        super().__setstate__(state)
+        if module_bytes is not None:
+            map_location = None if torch.cuda.is_available() else "cpu"
+            if map_location == "cpu" and str(self.device).startswith("cuda"):
+                warnings.warn(
+                    f"This PretrainedFeatures was saved with device={self.device!r}, but "
+                    "CUDA is not available here; it is loaded on device='cpu'.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                self.device = "cpu"
+            # The whole module was pickled with the estimator; loading it is
+            # unpickling as trusted as the estimator's own pickle.
+            self.module_ = torch.load(
+                io.BytesIO(module_bytes), map_location=map_location, weights_only=False
+            )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,8 +1,6 @@
 """Decoding of image files: the one place where sk_imgcls opens a file with Pillow."""
 
 import os
-import threading
-import warnings
 from numbers import Integral
 
 import numpy as np
@@ -27,25 +25,6 @@ _KEYED_TRANSPARENCY_MODES = frozenset({"P", "L", "RGB"})
 _WIDE_INTEGER_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
 
 _BACKGROUND = 255
-
-# Pillow reports images between MAX_IMAGE_PIXELS and twice that with a
-# DecompressionBombWarning. Turning it into an error needs a warnings filter,
-# which is process-global state: the lock keeps our threads from interleaving
-# their catch_warnings blocks, which could leave the filter installed for
-# good. Only the header is read under it; decoding runs in parallel.
-_OPEN_LOCK = threading.Lock()
-
-
-def _new_lock_after_fork():
-    # A process forked while another thread held the lock (a DataLoader
-    # starting its workers) would otherwise inherit it locked forever.
-    global _OPEN_LOCK
-    _OPEN_LOCK = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_lock_after_fork)
-
 
 class ImageReadError(OSError, ValueError):
     """Raised when an image file cannot be read or decoded.
@@ -135,12 +114,23 @@ def check_decode_params(mode, size, interpolation):
     return check_size(size)
 
 
+def _bomb_problem(detail):
+    return (
+        f"{detail} Pillow refuses images of more than PIL.Image.MAX_IMAGE_PIXELS="
+        f"{Image.MAX_IMAGE_PIXELS} pixels; raise that limit if the file is trusted"
+    )
+
+
 def _open(path, name):
-    """Open ``path`` lazily (header only), with every failure as ImageReadError."""
+    """Open ``path`` lazily (header only), with every failure as ImageReadError.
+
+    Images over Pillow's decompression-bomb limit are refused by an explicit
+    pixel count, not by turning Pillow's warning into an error: a warnings
+    filter is process-wide state that threads (joblib's workers reset
+    theirs) would race on.
+    """
     try:
-        with _OPEN_LOCK, warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return Image.open(path)
+        image = Image.open(path)
     except FileNotFoundError:
         problem = "the file does not exist"
     except IsADirectoryError:
@@ -148,10 +138,7 @@ def _open(path, name):
     except PermissionError:
         problem = "permission denied"
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        problem = (
-            f"{exc} Pillow refuses images of more than PIL.Image.MAX_IMAGE_PIXELS="
-            f"{Image.MAX_IMAGE_PIXELS} pixels; raise that limit if the file is trusted"
-        )
+        problem = _bomb_problem(str(exc))
     except UnidentifiedImageError:
         problem = (
             "the file is empty (0 bytes)"
@@ -160,6 +147,14 @@ def _open(path, name):
         )
     except OSError as exc:
         problem = f"{type(exc).__name__}: {exc}"
+    else:
+        limit = Image.MAX_IMAGE_PIXELS
+        if limit is None or image.width * image.height <= limit:
+            return image
+        image.close()
+        problem = _bomb_problem(
+            f"Image size ({image.width * image.height} pixels) exceeds limit of {limit} pixels."
+        )
     raise ImageReadError(f"Cannot read image {name}: {problem}.")
 
 
@@ -200,7 +195,7 @@ def decode_image(path, *, mode="RGB", size=None, interpolation="bilinear"):
     array of shape (height, width, 3) for "RGB" and (height, width) for "L":
     callers that keep it copy it anyway.
     """
-    name = repr(os.fspath(path))
+    name = repr(str(os.fspath(path)))
     image = _open(path, name)
     # Leaving the block closes the file, which Pillow keeps open for
     # multi-frame formats; closing also discards the pixels of that Image
@@ -283,7 +278,7 @@ def read_image_size(path):
         or is larger than Pillow's decompression-bomb limit. A truncated file
         is only detected by decoding it.
     """
-    name = repr(os.fspath(path))
+    name = repr(str(os.fspath(path)))
     with _open(path, name) as image:
         width, height = image.size
         try:

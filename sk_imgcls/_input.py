@@ -68,12 +68,27 @@ class ResizeImages:
         return chw.permute(0, 2, 3, 1).contiguous()
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def images_to_tensor(images):
     """Validated channels-last images as a tensor: uint8 stays uint8, the rest float32.
 
     Shares memory with ``images`` when no conversion is needed and never
     writes to it (read-only arrays are copied, as torch cannot wrap them).
+
+    Raises
+    ------
+    ValueError
+        If a value is beyond float32's range (it would become infinite).
     """
+    if images.dtype.itemsize > 4 and images.size:
+        largest = float(np.abs(images).max())
+        if largest > _FLOAT32_MAX:
+            raise ValueError(
+                f"X holds values up to {largest:.3g}, beyond float32's range "
+                f"({_FLOAT32_MAX:.3g}) in which the network computes; rescale the images."
+            )
     dtype = np.uint8 if images.dtype == np.uint8 else np.float32
     array = np.ascontiguousarray(images, dtype=dtype)
     if not array.flags.writeable:

@@ -34,6 +34,41 @@ class ImageClassifierNet(NeuralNetClassifier):
         super().__init__(*args, **kwargs)
         self.augmentation = augmentation
         self.autocast_dtype = autocast_dtype
+        # Whether pickles carry the optimizer state (moments of Adam, ...),
+        # which only continued training needs; set by the estimator.
+        self.keep_optimizer_state = True
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        # skorch's partial_fit swallows Ctrl-C (and still runs on_train_end,
+        # which restores the best weights); the estimator needs to know.
+        self.interrupted_epoch_ = None
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt:
+            self.interrupted_epoch_ = len(self.history)
+            raise
+
+    def __getstate__(self):
+        # skorch pickles module_ (with its CUDA-to-CPU remapping) apart from
+        # the rest, where the module parameter holds the same network: it
+        # would be stored twice and come back as two networks.
+        hidden = {}
+        if not self.keep_optimizer_state and "optimizer_" in self.__dict__:
+            hidden["optimizer_"] = self.__dict__.pop("optimizer_")
+        try:
+            state = super().__getstate__()
+        finally:
+            self.__dict__.update(hidden)
+        if state.get("module") is self.__dict__.get("module_"):
+            state["module"] = None
+            state["_module_is_module_"] = True
+        return state
+
+    def __setstate__(self, state):
+        same = state.pop("_module_is_module_", False)
+        super().__setstate__(state)
+        if same:
+            self.module = self.module_
 
     def _set_training(self, training=True):
         super()._set_training(training)
@@ -128,6 +163,23 @@ def _constant(optimizer, *, warmup_epochs, last_epoch=-1):
     return _warmup_then(optimizer, warmup_epochs=warmup_epochs, after=_constant_lr)
 
 
+def check_callbacks(callbacks):
+    """Each element a skorch ``Callback`` or a (name, Callback) tuple.
+
+    Raises
+    ------
+    ValueError
+        Naming the position and the value of the first element that is not.
+    """
+    for i, callback in enumerate(callbacks or []):
+        named = callback if isinstance(callback, tuple) else ("", callback)
+        if len(named) != 2 or not isinstance(named[0], str) or not isinstance(named[1], Callback):
+            raise ValueError(
+                f"callbacks[{i}] is {callback!r}; each element must be a skorch callback "
+                "(an instance of skorch.callbacks.Callback) or a (name, callback) tuple."
+            )
+
+
 def lr_schedule_callback(
     lr_schedule, *, lr, warmup_epochs, max_epochs, batch_size, n_train, monitor, patience
 ):
@@ -155,8 +207,14 @@ def lr_schedule_callback(
     Raises
     ------
     ValueError
-        If ``warmup_epochs`` is combined with "plateau".
+        If ``warmup_epochs`` is combined with "plateau", or is not smaller
+        than ``max_epochs`` with "onecycle" or "cosine".
     """
+    if lr_schedule in ("onecycle", "cosine") and warmup_epochs >= max_epochs:
+        raise ValueError(
+            f"warmup_epochs={warmup_epochs} leaves no epoch of lr_schedule={lr_schedule!r} "
+            f"within max_epochs={max_epochs}; use fewer warm-up epochs than max_epochs."
+        )
     if lr_schedule == "plateau":
         if warmup_epochs:
             raise ValueError(

@@ -1,6 +1,7 @@
 """Seeding torch from a scikit-learn ``random_state`` without touching the caller's RNG."""
 
 import contextlib
+import threading
 
 import numpy as np
 import torch
@@ -23,15 +24,25 @@ def draw_seed(random_state):
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
+# torch's RNG is one per process, shared by every thread: two fits in
+# threads (joblib's threading backend) would interleave their draws. Seeded
+# blocks take turns, so a random_state gives the same model in any thread.
+_TORCH_RNG_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def seeded_torch(seed):
     """Seed torch's CPU RNG inside the block and restore the caller's state after it.
+
+    Blocks in different threads run one at a time (their draws from the
+    process-wide RNG would interleave otherwise); nested blocks in one
+    thread are allowed.
 
     Parameters
     ----------
     seed : int
         Seed of ``torch.manual_seed``.
     """
-    with torch.random.fork_rng(devices=[]):
+    with _TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield

@@ -287,7 +287,9 @@ def test_decompression_bomb_is_an_error(tmp_path, monkeypatch, pixels):
             open_image(path)
         with pytest.raises(ImageReadError, match="MAX_IMAGE_PIXELS"):
             read_image_size(path)
-    assert not caught
+    # Pillow's own DecompressionBombWarning may be shown; the refusal does not
+    # depend on it (a filter turning it into an error would be global state).
+    assert all(issubclass(w.category, Image.DecompressionBombWarning) for w in caught)
     assert warnings.filters == filters
 
 
