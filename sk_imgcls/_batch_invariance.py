@@ -67,11 +67,9 @@ class _OneDNNConv2d(nn.Conv2d):
     """``nn.Conv2d`` computed by oneDNN whatever the batch size, without gradients."""
 
     def _conv_forward(self, input, weight, bias):
-        out = None
-        if self.padding_mode == "zeros" and not isinstance(self.padding, str):
-            out = _onednn_convolution(
-                input, weight, bias, self.padding, self.stride, self.dilation, self.groups
-            )
+        out = _onednn_convolution(
+            input, weight, bias, self.padding, self.stride, self.dilation, self.groups
+        )
         return super()._conv_forward(input, weight, bias) if out is None else out
 
 
@@ -106,12 +104,23 @@ class _OneDNNLinear(nn.Linear):
 
 
 def _onednn_class(layer):
-    """The batch-invariant stand-in for ``layer``'s class; None if it has none."""
+    """The batch-invariant stand-in for ``layer``'s class; None if it has none.
+
+    A layer already inside a block is its own stand-in. Convolutions that
+    pad otherwise than with zeros, or by a string, have none: oneDNN is
+    called with explicit zero padding only.
+    """
     cls = type(layer)
-    if cls is nn.Conv2d:
-        return _OneDNNConv2d
+    if cls in (_OneDNNConv2d, _OneDNNConv2dSame, _OneDNNLinear):
+        return cls
     if cls is nn.Linear:
         return _OneDNNLinear
+    if isinstance(layer, nn.Conv2d) and (
+        layer.padding_mode != "zeros" or isinstance(layer.padding, str)
+    ):
+        return None
+    if cls is nn.Conv2d:
+        return _OneDNNConv2d
     if cls.__name__ == "Conv2dSame" and cls.__module__.startswith("timm."):
         return _OneDNNConv2dSame
     return None

@@ -5,7 +5,7 @@ import sys
 
 import torch
 from skorch import NeuralNetClassifier
-from skorch.callbacks import Callback, LRScheduler, ProgressBar
+from skorch.callbacks import Callback, EarlyStopping, LRScheduler, ProgressBar
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator, to_tensor
 from torch import nn
@@ -41,11 +41,19 @@ class ImageClassifierNet(NeuralNetClassifier):
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         # skorch's partial_fit swallows Ctrl-C (and still runs on_train_end,
         # which restores the best weights); the estimator needs to know.
+        # skorch's EarlyStopping stops training by raising KeyboardInterrupt
+        # too; only a stop that no early-stopping callback asked for counts.
         self.interrupted_epoch_ = None
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except KeyboardInterrupt:
-            self.interrupted_epoch_ = len(self.history)
+            stopped_early = any(
+                isinstance(callback, EarlyStopping)
+                and getattr(callback, "misses_", 0) >= callback.patience
+                for _, callback in self.callbacks_
+            )
+            if not stopped_early:
+                self.interrupted_epoch_ = len(self.history)
             raise
 
     def __getstate__(self):
@@ -100,11 +108,15 @@ class ImageClassifierNet(NeuralNetClassifier):
         self._step_optimizer(None)
         return step
 
-    def train_step_single(self, batch, **fit_params):
-        if not self.module_.training:
-            # Once per epoch rather than once per batch: walking the modules
-            # costs as much as a small network's step.
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        if training and iterator is not None:
+            # Once per epoch rather than once per batch (skorch's
+            # train_step_single): walking the modules costs as much as a
+            # small network's step.
             self._set_training(True)
+        return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+
+    def train_step_single(self, batch, **fit_params):
         Xi, yi = unpack_data(batch)
         if self.augmentation is not None:
             if isinstance(Xi, dict):

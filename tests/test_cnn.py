@@ -100,6 +100,29 @@ def test_any_image_size_trains_and_predicts(shape):
     assert clf.image_shape_ == expected
 
 
+def test_image_size_resizes_arrays_of_any_size():
+    """Check that image_size resizes every array to the network's shape, in fit and predict."""
+    X, y = _blobs(shape=(10, 14))
+    clf = _small(image_size=(6, 8)).fit(X, y)
+    assert clf.image_shape_ == (6, 8, 1)
+    assert clf.preprocess_ is not None
+    assert clf.n_features_in_ == 10 * 14
+    X_other, _ = _blobs(shape=(20, 9))
+    assert clf.predict_proba(X_other).shape == (len(X_other), 2)
+    square = _small(image_size=5).fit(X, y)
+    assert square.image_shape_ == (5, 5, 1)
+    plain = _small().fit(X, y)
+    assert plain.preprocess_ is None and plain.image_shape_ == (10, 14, 1)
+
+
+@pytest.mark.parametrize("image_size", [0, (4, 0), (4, 4, 4), (4.5, 4)])
+def test_bad_image_size_raises(image_size):
+    """Check that image_size must be a positive int or a pair of positive ints."""
+    X, y = _blobs()
+    with pytest.raises(ValueError, match="image_size"):
+        _small(image_size=image_size).fit(X, y)
+
+
 def test_2d_input_uses_image_shape_or_reads_rows_as_1_by_n_images():
     """Check both documented readings of a 2-D X."""
     X, y = _blobs(shape=(36,))

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from sklearn.pipeline import make_pipeline
 
-import sk_imgcls._data as data_module
+import sk_imgcls._input as input_module
 from sk_imgcls import CNNClassifier, ImageReadError
 from sk_imgcls.datasets import load_image_folder
 from sk_imgcls.preprocessing import ImageLoader
@@ -36,7 +36,8 @@ def test_fit_and_predict_from_paths(tmp_path):
     paths, labels = _write_folder(tmp_path)
     clf = _clf().fit(paths, labels)
     assert clf.image_shape_ == (20, 16, 3)
-    assert clf.n_features_in_ == 20 * 16 * 3
+    # Values per image mean nothing for files, which may have any size.
+    assert not hasattr(clf, "n_features_in_")
     assert clf.score(paths, labels) > 0.9
     assert set(clf.predict(paths)) <= {"dark", "light"}
 
@@ -66,17 +67,23 @@ def test_path_batches_are_decoded_lazily_by_a_dataloader(tmp_path, monkeypatch):
     """Check that files are decoded per item during training, never all up front."""
     paths, labels = _write_folder(tmp_path, n_per_class=8)
     calls = []
-    original = data_module.open_image
+    original = input_module.open_image
 
     def counting_open_image(path, **kwargs):
         calls.append(path)
         return original(path, **kwargs)
 
-    monkeypatch.setattr(data_module, "open_image", counting_open_image)
+    # Laziness is not visible through the public API: count the decodes by
+    # spying on the one function that reads pixels from a file.
+    monkeypatch.setattr(input_module, "open_image", counting_open_image)
     clf = _clf(max_epochs=2, batch_size=4).fit(paths, labels)
     # Statistics sample (at most 256 images) plus one decode per image per epoch.
     assert len(calls) == len(paths) + 2 * len(paths)
+    assert sorted(calls) == sorted(list(paths) * 3)
     assert clf.n_iter_ == 2
+    calls.clear()
+    clf.predict(paths[:5])
+    assert sorted(calls) == sorted(paths[:5])
 
 
 def test_num_workers_decode_in_worker_processes(tmp_path):
@@ -105,6 +112,19 @@ def test_fitted_on_paths_predicts_arrays_of_the_decoded_shape(tmp_path):
     np.testing.assert_allclose(clf.predict_proba(images), clf.predict_proba(paths), rtol=1e-5)
     with pytest.raises(ValueError, match="fitted on images of shape"):
         clf.predict(images[:, :10])
+
+
+def test_path_pil_image_and_array_of_one_photo_predict_the_same(tmp_path):
+    """Check that a file, its PIL image and its decoded array take the same resize and prediction."""
+    paths, labels = _write_folder(tmp_path, n_per_class=6)
+    clf = _clf(image_size=(12, 10), max_epochs=1).fit(paths, labels)
+    assert clf.image_shape_ == (12, 10, 3)
+    by_path = clf.predict_proba(paths)
+    pil_images = [Image.open(path) for path in paths]
+    np.testing.assert_array_equal(clf.predict_proba(pil_images), by_path)
+    arrays = np.stack([np.asarray(image.convert("RGB")) for image in pil_images])
+    assert arrays.shape[1:] == (20, 16, 3)  # decoded at their own size, resized by clf
+    np.testing.assert_array_equal(clf.predict_proba(arrays), by_path)
 
 
 def test_path_labels_length_mismatch_raises(tmp_path):

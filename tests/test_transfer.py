@@ -12,10 +12,9 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline, make_pipeline
+from skorch.callbacks import Callback
 
-import sk_imgcls._transfer as transfer_module
-from sk_imgcls import PretrainedFeatures, TransferClassifier
-from sk_imgcls._base import draw_seed, seeded_torch
+from sk_imgcls import PretrainedFeatures, TransferClassifier, load_backbone
 from sk_imgcls.datasets import load_image_folder
 
 HYMENOPTERA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hymenoptera"
@@ -48,7 +47,8 @@ def test_fit_predict_on_arrays_of_any_size():
     clf = _small().fit(X, y)
     assert clf.predict_proba(X).shape == (16, 2)
     assert clf.preprocess_.crop == 32
-    assert clf.image_shape_ == (40, 48, 3)
+    # The shape the network takes, after resize and crop.
+    assert clf.image_shape_ == (32, 32, 3)
     X_big, _ = _images(size=(100, 70))
     assert _small().fit(X_big, y).predict(X_big).shape == (16,)
 
@@ -68,66 +68,122 @@ def test_preprocessing_matches_the_weights_config():
 
     With image_size=None; the default image_size=288 keeps the crop ratio.
     """
-    clf = TransferClassifier(image_size=None)
-    clf._setup_fit()
-    config = clf._backbone.config
-    assert (clf.preprocess_.crop, clf.preprocess_.resize) == (224, round(224 / config.crop_pct))
-    clf = TransferClassifier()
-    clf._setup_fit()
-    assert (clf.preprocess_.crop, clf.preprocess_.resize) == (288, round(288 / config.crop_pct))
-    assert clf.preprocess_.interpolation.value == "bicubic"
+    # _prepare builds what fit would (preprocessing and backbone) without
+    # training the default backbone at 224 or 288 pixels.
+    preprocess, backbone = TransferClassifier(image_size=None)._prepare()
+    config = backbone.config
+    assert (preprocess.crop, preprocess.resize) == (224, round(224 / config.crop_pct))
+    preprocess, _ = TransferClassifier()._prepare()
+    assert (preprocess.crop, preprocess.resize) == (288, round(288 / config.crop_pct))
+    assert preprocess.interpolation.value == "bicubic"
+    assert preprocess.output_shape(1) == (288, 288, 3)
     assert config.mean == (0.5, 0.5, 0.5) and config.std == (0.5, 0.5, 0.5)
+
+
+class _RecordBackbone(Callback):
+    """Keep the backbone's state (weights and batch-norm statistics) before and after each epoch."""
+
+    def initialize(self):
+        self.states = []
+        self.bn_training = []
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        self.states.append(_state(net.module_.features))
+
+    def on_batch_end(self, net, training=None, **kwargs):
+        # After the step: the modes the training step ran with.
+        if training:
+            self.bn_training.append(
+                {m.training for m in net.module_.modules() if isinstance(m, torch.nn.BatchNorm2d)}
+            )
+
+    def on_epoch_end(self, net, **kwargs):
+        self.states.append(_state(net.module_.features))
+
+
+def _state(module):
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+def _recorded(clf):
+    return dict(clf.net_.callbacks_)["record"]
 
 
 def test_freeze_backbone_is_a_linear_probe():
     """Check that freeze='backbone' trains only the head and keeps batch-norm statistics."""
     X, y = _images()
-    clf = _small(freeze="backbone")
-    with seeded_torch(draw_seed(clf.random_state)):
-        clf._setup_fit()
-    reference = clf._build_module(2, None, None)
-    before = {k: v.clone() for k, v in reference.features.state_dict().items()}
-    clf = _small(freeze="backbone").fit(X, y)
+    head_before = []
+
+    class RecordHead(Callback):
+        def on_train_begin(self, net, **kwargs):
+            head_before.append(_state(net.module_.head))
+
+    clf = _small(
+        freeze="backbone", callbacks=[("record", _RecordBackbone()), ("head", RecordHead())]
+    ).fit(X, y)
+    record = _recorded(clf)
     after = _backbone_state(clf)
-    for name, value in before.items():
-        torch.testing.assert_close(after[name], value, msg=name)
-    assert not all(p.requires_grad for p in clf.module_.features.parameters())
+    assert any("running_mean" in name for name in after)
+    for name, value in record.states[0].items():
+        torch.testing.assert_close(after[name], value, rtol=0, atol=0, msg=name)
+    # Batch norm of the frozen backbone normalizes with its running statistics.
+    assert record.bn_training and all(modes == {False} for modes in record.bn_training)
+    assert not any(p.requires_grad for p in clf.module_.features.parameters())
+    assert all(p.requires_grad for p in clf.module_.head.parameters())
+    assert not torch.equal(head_before[0]["1.weight"], clf.module_.head.state_dict()["1.weight"])
+    assert "freeze_backbone" in dict(clf.net_.callbacks_)
+    assert "unfreeze_backbone" not in dict(clf.net_.callbacks_)
 
 
 def test_freeze_none_trains_the_backbone():
     """Check that freeze='none' changes the backbone's weights."""
     X, y = _images()
-    clf = _small(freeze="none", max_epochs=1, lr=1e-2).fit(X, y)
-    reference = _small(freeze="backbone", max_epochs=1).fit(X, y)
-    changed = [
-        not torch.equal(a, b)
-        for (name, a), b in zip(_backbone_state(clf).items(), _backbone_state(reference).values())
-        if "weight" in name
-    ]
-    assert any(changed)
+    clf = _small(
+        freeze="none", max_epochs=1, lr=1e-2, callbacks=[("record", _RecordBackbone())]
+    ).fit(X, y)
+    before, after = _recorded(clf).states[0], _backbone_state(clf)
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert any(name.endswith("conv1.weight") for name in changed)
+    assert all(p.requires_grad for p in clf.module_.parameters())
+    assert not {"freeze_backbone", "unfreeze_backbone"} & set(dict(clf.net_.callbacks_))
 
 
 def test_fine_tune_freezes_the_head_epochs_then_lowers_the_backbone_lr():
     """Check fastai's schedule: head only for freeze_epochs, then backbone at lr * scale."""
     X, y = _images()
-    states = []
-
-    from skorch.callbacks import Callback
-
-    class Record(Callback):
-        def on_epoch_end(self, net, **kwargs):
-            states.append({k: v.clone() for k, v in net.module_.features.state_dict().items()})
-
     clf = _small(
         freeze="fine_tune", freeze_epochs=1, max_epochs=2, lr=1e-2, backbone_lr_scale=0.1,
-        callbacks=[Record()],
+        callbacks=[("record", _RecordBackbone())],
     ).fit(X, y)
+    states, bn_training = _recorded(clf).states, _recorded(clf).bn_training
     conv = next(k for k in states[0] if k.endswith("conv1.weight"))
+    stats = next(k for k in states[0] if k.endswith("running_mean"))
     groups = clf.net_.optimizer_.param_groups
     assert sorted(g["lr"] for g in groups) == pytest.approx([1e-3, 1e-2])
-    assert not torch.equal(states[0][conv], states[1][conv])
-    frozen_epoch = _small(freeze="backbone", max_epochs=1).fit(X, y)
-    torch.testing.assert_close(states[0][conv], _backbone_state(frozen_epoch)[conv])
+    # Epoch 1: the backbone, its batch-norm statistics included, is untouched.
+    torch.testing.assert_close(states[1][conv], states[0][conv], rtol=0, atol=0)
+    torch.testing.assert_close(states[1][stats], states[0][stats], rtol=0, atol=0)
+    assert bn_training[0] == {False}
+    # Epoch 2: the backbone's weights train.
+    assert not torch.equal(states[1][conv], states[2][conv])
+    assert all(p.requires_grad for p in clf.module_.parameters())
+    assert {"freeze_backbone", "unfreeze_backbone"} <= set(dict(clf.net_.callbacks_))
+
+
+@pytest.mark.parametrize("freeze, unfrozen_epoch", [("none", 1), ("fine_tune", 2)])
+def test_unfrozen_backbone_batch_norm_trains(freeze, unfrozen_epoch):
+    """Check that once the backbone trains, its batch norm is in training mode and updates its statistics."""
+    X, y = _images()
+    clf = _small(
+        freeze=freeze, freeze_epochs=1, max_epochs=2, callbacks=[("record", _RecordBackbone())]
+    ).fit(X, y)
+    states, bn_training = _recorded(clf).states, _recorded(clf).bn_training
+    stats = next(k for k in states[0] if k.endswith("running_mean"))
+    # One batch per epoch (16 images, batch_size 32).
+    assert len(bn_training) == 2
+    assert bn_training[unfrozen_epoch - 1 :] == [{True}] * (3 - unfrozen_epoch)
+    assert not torch.equal(states[unfrozen_epoch - 1][stats], states[2][stats])
 
 
 def test_paths_are_streamed_and_preprocessed(tmp_path):
@@ -176,7 +232,7 @@ def test_clone_and_pickle():
 def test_mismatched_weights_file_lists_the_keys(tmp_path):
     """Check that a weights file of another network names missing, unexpected, mis-shaped keys."""
     path = tmp_path / "wrong.pt"
-    state = transfer_module.load_backbone("resnet18", weights=None).module.state_dict()
+    state = load_backbone("resnet18", weights=None).module.state_dict()
     state["conv1.weight"] = torch.zeros(3, 3, 3, 3)
     del state["bn1.bias"]
     state["extra.weight"] = torch.zeros(1)
