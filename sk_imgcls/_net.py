@@ -8,8 +8,22 @@ from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler, ProgressBar
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator, to_tensor
-from torch import nn
 from torch.optim import lr_scheduler
+
+
+def _eval_frozen(module):
+    """Put in eval mode each submodule whose parameters are all frozen.
+
+    A frozen backbone (skorch's ``Freezer``, a linear probe) then computes in
+    training what it computes in prediction: batch norm keeps its running
+    statistics and dropout is off. Unfrozen, it trains again.
+    """
+    params = list(module.parameters())
+    if params and not any(p.requires_grad for p in params):
+        module.eval()
+        return
+    for child in module.children():
+        _eval_frozen(child)
 
 
 def batch_as_is(batch):
@@ -26,7 +40,7 @@ class ImageClassifierNet(NeuralNetClassifier):
     ``reduction="none"``). ``augmentation``, a
     :class:`~sk_imgcls._augment.BatchAugmentation`, touches training batches
     only, never validation or prediction. ``autocast_dtype`` runs the forward
-    pass under ``torch.autocast`` (mixed precision). Batch-norm layers whose
+    pass under ``torch.autocast`` (mixed precision). Submodules whose
     parameters are all frozen stay in eval mode while training.
     """
 
@@ -81,18 +95,7 @@ class ImageClassifierNet(NeuralNetClassifier):
     def _set_training(self, training=True):
         super()._set_training(training)
         if training:
-            # Batch norm whose parameters are all frozen (skorch's Freezer, a
-            # linear probe) keeps its running statistics: it normalizes in
-            # training as in prediction, and small batches cannot overwrite
-            # pretrained statistics. Unfrozen, it trains again.
-            for layer in self.module_.modules():
-                params = list(layer.parameters(recurse=False))
-                if (
-                    isinstance(layer, nn.modules.batchnorm._BatchNorm)
-                    and params
-                    and not any(p.requires_grad for p in params)
-                ):
-                    layer.eval()
+            _eval_frozen(self.module_)
 
     def train_step(self, batch, **fit_params):
         # skorch's train_step without the optimizer closure, which only LBFGS

@@ -347,3 +347,23 @@ def test_transfer_classifier_defaults_on_ants_and_bees():
     paths_val, y_val = load_image_folder(HYMENOPTERA / "val")
     clf = TransferClassifier(num_workers=2, random_state=0).fit(paths_train, y_train)
     assert clf.score(paths_val, y_val) >= 0.95
+
+
+def test_a_frozen_backbone_computes_the_same_features_in_training():
+    """Check that a linear probe runs its frozen backbone in eval mode, dropout included."""
+    from skorch.callbacks import Callback
+
+    seen = []
+
+    class Modes(Callback):
+        def on_batch_begin(self, net, training=False, **kwargs):
+            if training:
+                backbone = net.module_.features.backbone
+                seen.append({m.training for m in backbone.modules()})
+
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 256, size=(8, 32, 32, 3)).astype(np.uint8)
+    TransferClassifier(
+        "timm/test_efficientnet", weights=None, image_size=32, max_epochs=2, callbacks=[Modes()]
+    ).fit(X, np.arange(8) % 2)
+    assert seen and all(modes == {False} for modes in seen)
