@@ -3,18 +3,19 @@
 from numbers import Integral
 
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Options
 from torchvision.transforms.v2 import functional as F
 
-from ._reshape import _image_tags, _to_chw_tensor, _to_images, _validate
+from .._doc_link import DocLinkMixin
+from ._base import _fill_doc, _ImageTransformer, _to_chw_tensor, _to_images
 
 # Integer dtypes whose maximum torchvision's ``to_dtype(..., scale=True)``
 # knows; it scales the others (uint32, uint64) by 1, silently.
 _SCALABLE_INTEGERS = ("uint8", "int8", "int16", "uint16", "int32", "int64")
 
 
-class Grayscale(TransformerMixin, BaseEstimator):
+@_fill_doc
+class Grayscale(DocLinkMixin, _ImageTransformer):
     """Convert RGB images to grayscale, with torchvision's ``rgb_to_grayscale``.
 
     Each RGB pixel becomes its luma, in the dtype of X; single-channel images
@@ -28,12 +29,7 @@ class Grayscale(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    n_features_in_ : int
-        Values per image seen in ``fit`` (height * width * n_channels).
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Column names, when X was a DataFrame with string column names.
-    image_shape_ : tuple of int
-        (height, width, n_channels) of the images seen in ``fit``.
+    {image_attributes}
 
     See Also
     --------
@@ -48,9 +44,7 @@ class Grayscale(TransformerMixin, BaseEstimator):
     rounded, so a white uint8 pixel (255, 255, 255) becomes 254. Images that
     already have one channel are returned as they are (or repeated 3 times).
 
-    A stateless transformer: ``transform`` works without ``fit``, which only
-    validates the parameters and records the input shape. Parameters are
-    fully validated in ``fit``, so prefer ``fit_transform`` or a Pipeline.
+    {stateless_notes}
 
     Examples
     --------
@@ -74,35 +68,6 @@ class Grayscale(TransformerMixin, BaseEstimator):
     def __init__(self, num_output_channels=1):
         self.num_output_channels = num_output_channels
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Validate the parameters and record the input shape.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), (n_samples, height, \
-                width) or (n_samples, height, width, n_channels)
-            Images, channels last, with 1 or 3 (RGB) channels; a 2-D X is read
-            as 1 x n_features single-channel images. Any real numeric dtype.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : Grayscale
-            The fitted transformer.
-
-        Raises
-        ------
-        ValueError
-            If the images do not have 1 or 3 channels, or X is not valid images
-            (see :meth:`transform`).
-        TypeError
-            If X is sparse.
-        """
-        self._check_channels(_validate(self, X, reset=True)[0])
-        return self
-
     def transform(self, X):
         """Convert each image to grayscale.
 
@@ -124,20 +89,17 @@ class Grayscale(TransformerMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If the images do not have 1 or 3 channels, or X is empty, complex,
-            holds NaN or infinity, is not 2-, 3- or 4-D, looks channels-first,
-            or differs in shape from the X seen in ``fit``.
-        TypeError
-            If X is sparse.
+            If the images do not have 1 or 3 channels.
+        {invalid_images}
         """
-        images, input_ndim = _validate(self, X, reset=False)
-        self._check_channels(images)
-        gray = F.rgb_to_grayscale(
-            _to_chw_tensor(images), num_output_channels=self.num_output_channels
+        return self._apply(
+            X,
+            lambda tensor: F.rgb_to_grayscale(
+                tensor, num_output_channels=self.num_output_channels
+            ),
         )
-        return _to_images(gray, images, input_ndim=input_ndim)
 
-    def _check_channels(self, images):
+    def _check_images(self, images):
         if images.shape[3] not in (1, 3):
             raise ValueError(
                 f"Grayscale takes images with 1 channel or 3 (RGB); got images of "
@@ -145,11 +107,9 @@ class Grayscale(TransformerMixin, BaseEstimator):
                 "alpha channel with X[..., :3]."
             )
 
-    def __sklearn_tags__(self):
-        return _image_tags(super().__sklearn_tags__())
 
-
-class Rescale(TransformerMixin, BaseEstimator):
+@_fill_doc
+class Rescale(DocLinkMixin, _ImageTransformer):
     """Convert integer pixel values to float32 in [0, 1]; floats become float32 unscaled.
 
     uint8 images are scaled by 1/255, as ``torchvision.transforms.v2.ToDtype(
@@ -158,12 +118,7 @@ class Rescale(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    n_features_in_ : int
-        Values per image seen in ``fit`` (height * width * n_channels).
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Column names, when X was a DataFrame with string column names.
-    image_shape_ : tuple of int
-        (height, width, n_channels) of the images seen in ``fit``.
+    {image_attributes}
 
     See Also
     --------
@@ -202,37 +157,6 @@ class Rescale(TransformerMixin, BaseEstimator):
     dtype('float32')
     """
 
-    _parameter_constraints: dict = {}
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Record the input shape.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), (n_samples, height, \
-                width) or (n_samples, height, width, n_channels)
-            Images, channels last; a 2-D X holds flat rows. Any real numeric
-            dtype except uint32 and uint64.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : Rescale
-            The fitted transformer.
-
-        Raises
-        ------
-        ValueError
-            If X is uint32 or uint64, or not valid images (see
-            :meth:`transform`).
-        TypeError
-            If X is sparse.
-        """
-        self._check_dtype(_validate(self, X, reset=True)[0])
-        return self
-
     def transform(self, X):
         """Convert X to float32, scaling integer values to [0, 1].
 
@@ -252,19 +176,15 @@ class Rescale(TransformerMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If X is uint32 or uint64, empty, complex, holds NaN or infinity, is
-            not 2-, 3- or 4-D, looks channels-first, or differs in shape from
-            the X seen in ``fit``.
-        TypeError
-            If X is sparse.
+            If X is uint32 or uint64.
+        {invalid_images}
         """
-        images, input_ndim = _validate(self, X, reset=False)
-        self._check_dtype(images)
+        images, input_ndim = self._validate_images(X, reset=False)
         scaled = F.to_dtype(_to_chw_tensor(images), torch.float32, scale=True)
         out = _to_images(scaled, images, input_ndim=input_ndim)
         return out.reshape(len(out), -1) if input_ndim == 2 else out
 
-    def _check_dtype(self, images):
+    def _check_images(self, images):
         if images.dtype.kind == "u" and images.dtype.name not in _SCALABLE_INTEGERS:
             raise ValueError(
                 f"Rescale cannot scale {images.dtype} values: torchvision knows the "
@@ -273,4 +193,6 @@ class Rescale(TransformerMixin, BaseEstimator):
             )
 
     def __sklearn_tags__(self):
-        return _image_tags(super().__sklearn_tags__(), preserves_dtype=["float32"])
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags

@@ -1,70 +1,15 @@
-"""Flat rows to images and back, and the image <-> tensor layout of the transformers."""
+"""Flat rows of pixel values to images and back."""
 
 import numpy as np
-import torch
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
+from sklearn.base import OneToOneFeatureMixin
 
-from .._validation import check_images, resolve_image_shape
-
-
-def _validate(estimator, X, *, reset, image_shape=None):
-    """``check_images`` plus the number of dimensions of the caller's X.
-
-    The transformers return single-channel images as 3-D only when X was 2-D
-    or 3-D, which the validated (always 4-D) images no longer tell.
-    """
-    if not hasattr(X, "shape"):
-        X = np.asarray(X)
-    images = check_images(estimator, X, reset=reset, image_shape=image_shape)
-    return images, len(X.shape)
+from .._doc_link import DocLinkMixin
+from .._validation import resolve_image_shape
+from ._base import _fill_doc, _ImageTransformer, _new_array, _validate
 
 
-def _new_array(result, source):
-    """``result`` as a C-contiguous array that shares no memory with ``source``."""
-    result = np.ascontiguousarray(result)
-    if np.may_share_memory(result, source):
-        result = result.copy()
-    return result
-
-
-def _to_chw_tensor(images):
-    """Validated (n, height, width, n_channels) images as a (n, C, H, W) tensor.
-
-    A permuted view of ``images`` when they are C-contiguous (the view then
-    has channels_last strides, which torchvision's kernels take as they are),
-    native-endian and writeable; otherwise of a copy, since torch rejects other
-    byte orders and warns on read-only arrays. The transformers never write to
-    it.
-    """
-    array = np.ascontiguousarray(images)
-    if not array.dtype.isnative:
-        array = array.astype(array.dtype.newbyteorder("="))
-    if not array.flags.writeable:
-        array = array.copy()
-    return torch.from_numpy(array).permute(0, 3, 1, 2)
-
-
-def _to_images(tensor, source, *, input_ndim):
-    """(n, C, H, W) tensor to channels-last images that share no memory with ``source``.
-
-    Shape (n, height, width) when there is one channel and X was 2-D or 3-D,
-    else (n, height, width, n_channels).
-    """
-    images = tensor.permute(0, 2, 3, 1).numpy()
-    if images.shape[3] == 1 and input_ndim < 4:
-        images = images[..., 0]
-    return _new_array(images, source)
-
-
-def _image_tags(tags, preserves_dtype=("float64", "float32", "uint8")):
-    """Tags shared by the stateless image transformers."""
-    tags.requires_fit = False
-    tags.input_tags.three_d_array = True
-    tags.transformer_tags.preserves_dtype = list(preserves_dtype)
-    return tags
-
-
-class ImageReshaper(TransformerMixin, BaseEstimator):
+@_fill_doc
+class ImageReshaper(DocLinkMixin, _ImageTransformer):
     """Reshape flat rows of pixel values into images.
 
     Each row of a 2-D X of shape (n_samples, n_features) is read, row-major and
@@ -81,12 +26,7 @@ class ImageReshaper(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    n_features_in_ : int
-        Values per image seen in ``fit`` (height * width * n_channels).
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Column names, when X was a DataFrame with string column names.
-    image_shape_ : tuple of int
-        (height, width, n_channels) of the images seen in ``fit``.
+    {image_attributes}
 
     See Also
     --------
@@ -95,9 +35,7 @@ class ImageReshaper(TransformerMixin, BaseEstimator):
 
     Notes
     -----
-    A stateless transformer: ``transform`` works without ``fit``, which only
-    validates the parameters and records the input shape. Parameters are
-    validated in ``fit`` only, so prefer ``fit_transform`` or a Pipeline.
+    {stateless_notes}
 
     The output is a new array (``numpy.reshape`` then a copy), never a view
     of X, in the dtype of X (uint8 stays uint8).
@@ -120,34 +58,6 @@ class ImageReshaper(TransformerMixin, BaseEstimator):
     def __init__(self, image_shape=None):
         self.image_shape = image_shape
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Validate ``image_shape`` against X and record the input shape.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), (n_samples, height, \
-                width) or (n_samples, height, width, n_channels)
-            Flat rows, or images channels last. Any real numeric dtype.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : ImageReshaper
-            The fitted transformer.
-
-        Raises
-        ------
-        ValueError
-            If ``image_shape`` is malformed or does not hold n_features values,
-            or X is not valid images (see :meth:`transform`).
-        TypeError
-            If X is sparse.
-        """
-        self._reshape(X, reset=True)
-        return self
-
     def transform(self, X):
         """Reshape each row of X into an image.
 
@@ -169,36 +79,33 @@ class ImageReshaper(TransformerMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If ``image_shape`` does not hold n_features values (the message
-            names both), if images given as 3-D or 4-D X are not of shape
-            ``image_shape``, if X is empty, complex, holds NaN or infinity, is
-            not 2-, 3- or 4-D, looks channels-first, or differs in shape from
-            the X seen in ``fit``.
-        TypeError
-            If X is sparse.
+            If ``image_shape`` is malformed or does not hold n_features values
+            (the message names both), or if images given as 3-D or 4-D X are
+            not of shape ``image_shape``.
+        {invalid_images}
         """
-        return self._reshape(X, reset=False)
-
-    def _reshape(self, X, *, reset):
-        images, input_ndim = _validate(self, X, reset=reset, image_shape=self.image_shape)
+        images, input_ndim = self._validate_images(X, reset=False)
         if input_ndim == 2:
             shape = (1, images.shape[2]) if self.image_shape is None else tuple(self.image_shape)
             return _new_array(images.reshape(len(images), *shape), images)
-        if self.image_shape is not None:
+        shape = images.shape if input_ndim == 4 else images.shape[:3]
+        return _new_array(images.reshape(shape), images)
+
+    def _validate_images(self, X, *, reset):
+        """Read 2-D X through ``image_shape``; images in 3-D or 4-D X must have that shape."""
+        images, input_ndim = _validate(self, X, reset=reset, image_shape=self.image_shape)
+        if input_ndim > 2 and self.image_shape is not None:
             n_values = int(np.prod(images.shape[1:]))
             if resolve_image_shape(n_values, self.image_shape) != images.shape[1:]:
                 raise ValueError(
                     f"X holds images of shape {images.shape[1:]} (height, width, "
                     f"n_channels), but image_shape={tuple(self.image_shape)!r}."
                 )
-        shape = images.shape if input_ndim == 4 else images.shape[:3]
-        return _new_array(images.reshape(shape), images)
-
-    def __sklearn_tags__(self):
-        return _image_tags(super().__sklearn_tags__())
+        return images, input_ndim
 
 
-class Flatten(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+@_fill_doc
+class Flatten(DocLinkMixin, OneToOneFeatureMixin, _ImageTransformer):
     """Flatten images into rows of pixel values, for estimators that take 2-D X.
 
     Image ``i`` becomes row ``i`` of ``X.reshape(n_samples, -1)``: values in
@@ -208,12 +115,7 @@ class Flatten(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    n_features_in_ : int
-        Values per image seen in ``fit`` (height * width * n_channels).
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Column names, when X was a DataFrame with string column names.
-    image_shape_ : tuple of int
-        (height, width, n_channels) of the images seen in ``fit``.
+    {image_attributes}
 
     See Also
     --------
@@ -245,36 +147,6 @@ class Flatten(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     True
     """
 
-    _parameter_constraints: dict = {}
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Record the input shape.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), (n_samples, height, \
-                width) or (n_samples, height, width, n_channels)
-            Images, channels last; a 2-D X is read as 1 x n_features images.
-            Any real numeric dtype.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : Flatten
-            The fitted transformer.
-
-        Raises
-        ------
-        ValueError
-            If X is not valid images (see :meth:`transform`).
-        TypeError
-            If X is sparse.
-        """
-        check_images(self, X, reset=True)
-        return self
-
     def transform(self, X):
         """Flatten each image into one row.
 
@@ -292,15 +164,7 @@ class Flatten(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
         Raises
         ------
-        ValueError
-            If X is empty, complex, holds NaN or infinity, is not 2-, 3- or
-            4-D, looks channels-first, or differs in shape from the X seen in
-            ``fit``.
-        TypeError
-            If X is sparse.
+        {invalid_images}
         """
-        images = check_images(self, X, reset=False)
+        images, _ = self._validate_images(X, reset=False)
         return _new_array(images.reshape(len(images), -1), images)
-
-    def __sklearn_tags__(self):
-        return _image_tags(super().__sklearn_tags__())

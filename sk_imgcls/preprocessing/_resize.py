@@ -2,12 +2,12 @@
 
 from numbers import Integral
 
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as F
 
-from ._reshape import _image_tags, _to_chw_tensor, _to_images, _validate
+from .._doc_link import DocLinkMixin
+from ._base import _fill_doc, _ImageTransformer
 
 # The modes torchvision's tensor kernels implement ("box", "hamming" and
 # "lanczos" exist for PIL images only).
@@ -34,7 +34,8 @@ def _check_size(size, *, square_int):
     )
 
 
-class Resize(TransformerMixin, BaseEstimator):
+@_fill_doc
+class Resize(DocLinkMixin, _ImageTransformer):
     """Resize images to a given size, with torchvision's ``resize``.
 
     Every image of X is resampled to the same new height and width; the
@@ -59,12 +60,7 @@ class Resize(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    n_features_in_ : int
-        Values per image seen in ``fit`` (height * width * n_channels).
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Column names, when X was a DataFrame with string column names.
-    image_shape_ : tuple of int
-        (height, width, n_channels) of the images seen in ``fit``.
+    {image_attributes}
 
     See Also
     --------
@@ -80,9 +76,7 @@ class Resize(TransformerMixin, BaseEstimator):
     [0, 255]); float images keep their precision, and bicubic interpolation
     can take them slightly outside the range of the input.
 
-    A stateless transformer: ``transform`` works without ``fit``, which only
-    validates the parameters and records the input shape. Parameters are
-    fully validated in ``fit``, so prefer ``fit_transform`` or a Pipeline.
+    {stateless_notes}
 
     Examples
     --------
@@ -108,45 +102,12 @@ class Resize(TransformerMixin, BaseEstimator):
         self.interpolation = interpolation
         self.antialias = antialias
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Validate the parameters and record the input shape.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), (n_samples, height, \
-                width) or (n_samples, height, width, n_channels)
-            Images, channels last; a 2-D X is read as 1 x n_features images.
-            Any real numeric dtype.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : Resize
-            The fitted transformer.
-
-        Raises
-        ------
-        ValueError
-            If ``size`` is not a positive int or pair of them, or X is not
-            valid images (see :meth:`transform`).
-        TypeError
-            If X is sparse.
-        """
-        _check_size(self.size, square_int=False)
-        _validate(self, X, reset=True)
-        return self
-
     def transform(self, X):
         """Resize each image.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), (n_samples, height, \
-                width) or (n_samples, height, width, n_channels)
-            Images, channels last; a 2-D X is read as 1 x n_features images.
-            Any real numeric dtype.
+        {images_param}
 
         Returns
         -------
@@ -158,26 +119,25 @@ class Resize(TransformerMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If X is empty, complex, holds NaN or infinity, is not 2-, 3- or
-            4-D, looks channels-first, or differs in shape from the X seen in
-            ``fit``.
-        TypeError
-            If X is sparse.
+            If ``size`` is not a positive int or pair of them.
+        {invalid_images}
         """
-        images, input_ndim = _validate(self, X, reset=False)
-        resized = F.resize(
-            _to_chw_tensor(images),
-            _check_size(self.size, square_int=False),
-            interpolation=InterpolationMode(self.interpolation),
-            antialias=self.antialias,
+        return self._apply(
+            X,
+            lambda tensor: F.resize(
+                tensor,
+                _check_size(self.size, square_int=False),
+                interpolation=InterpolationMode(self.interpolation),
+                antialias=self.antialias,
+            ),
         )
-        return _to_images(resized, images, input_ndim=input_ndim)
 
-    def __sklearn_tags__(self):
-        return _image_tags(super().__sklearn_tags__())
+    def _check_params(self):
+        _check_size(self.size, square_int=False)
 
 
-class CenterCrop(TransformerMixin, BaseEstimator):
+@_fill_doc
+class CenterCrop(DocLinkMixin, _ImageTransformer):
     """Crop the center of images to a given size, padding images that are smaller.
 
     Keeps the central ``size`` pixels of every image of X, without
@@ -193,12 +153,7 @@ class CenterCrop(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    n_features_in_ : int
-        Values per image seen in ``fit`` (height * width * n_channels).
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Column names, when X was a DataFrame with string column names.
-    image_shape_ : tuple of int
-        (height, width, n_channels) of the images seen in ``fit``.
+    {image_attributes}
 
     See Also
     --------
@@ -213,9 +168,7 @@ class CenterCrop(TransformerMixin, BaseEstimator):
     ``round((width - crop_width) / 2)``; padding puts the extra odd pixel on
     the bottom and right. No pixel is resampled and the dtype of X is kept.
 
-    A stateless transformer: ``transform`` works without ``fit``, which only
-    validates the parameters and records the input shape. Parameters are
-    fully validated in ``fit``, so prefer ``fit_transform`` or a Pipeline.
+    {stateless_notes}
 
     Examples
     --------
@@ -238,45 +191,12 @@ class CenterCrop(TransformerMixin, BaseEstimator):
     def __init__(self, size=(32, 32)):
         self.size = size
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Validate the parameters and record the input shape.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), (n_samples, height, \
-                width) or (n_samples, height, width, n_channels)
-            Images, channels last; a 2-D X is read as 1 x n_features images.
-            Any real numeric dtype.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : CenterCrop
-            The fitted transformer.
-
-        Raises
-        ------
-        ValueError
-            If ``size`` is not a positive int or pair of them, or X is not
-            valid images (see :meth:`transform`).
-        TypeError
-            If X is sparse.
-        """
-        _check_size(self.size, square_int=True)
-        _validate(self, X, reset=True)
-        return self
-
     def transform(self, X):
         """Crop (or pad) each image around its center.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), (n_samples, height, \
-                width) or (n_samples, height, width, n_channels)
-            Images, channels last; a 2-D X is read as 1 x n_features images.
-            Any real numeric dtype.
+        {images_param}
 
         Returns
         -------
@@ -289,15 +209,12 @@ class CenterCrop(TransformerMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If X is empty, complex, holds NaN or infinity, is not 2-, 3- or
-            4-D, looks channels-first, or differs in shape from the X seen in
-            ``fit``.
-        TypeError
-            If X is sparse.
+            If ``size`` is not a positive int or pair of them.
+        {invalid_images}
         """
-        images, input_ndim = _validate(self, X, reset=False)
-        cropped = F.center_crop(_to_chw_tensor(images), _check_size(self.size, square_int=True))
-        return _to_images(cropped, images, input_ndim=input_ndim)
+        return self._apply(
+            X, lambda tensor: F.center_crop(tensor, _check_size(self.size, square_int=True))
+        )
 
-    def __sklearn_tags__(self):
-        return _image_tags(super().__sklearn_tags__())
+    def _check_params(self):
+        _check_size(self.size, square_int=True)
