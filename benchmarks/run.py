@@ -19,6 +19,12 @@ except ImportError as exc:
     bench_decode = None
     _decode_missing = exc
 
+try:
+    from . import bench_onnx
+except ImportError as exc:  # the export extra (onnx, onnxruntime) is not installed
+    bench_onnx = None
+    _onnx_missing = exc
+
 
 def main(rounds=None):
     """Run the benchmarks; return a dict of benchmark name to result rows."""
@@ -33,6 +39,10 @@ def main(rounds=None):
         benchmarks.append(("decode", bench_decode.main))
     else:
         print(f"\nbench_decode: skipped ({_decode_missing}).")
+    if bench_onnx is not None:
+        benchmarks.append(("onnx", lambda: bench_onnx.main(rounds)))
+    else:
+        print(f"\nbench_onnx: skipped ({_onnx_missing}).")
     results, failed = {}, []
     for name, run in benchmarks:
         print(f"\n## {name}")
