@@ -11,6 +11,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from ._augment import PRESETS, TTA_OPTIONS, mean_proba
 from ._batch_invariance import predict_batches
+from ._doc_link import DocLinkMixin
 from ._device import MIXED_PRECISION_OPTIONS, OPTIMIZERS, resolve_device, supports_fused
 from ._input import check_input
 from ._net import check_callbacks
@@ -25,7 +26,7 @@ from ._targets import (
 from ._training import make_net, net_snapshot, restore_net, train_split
 
 
-class BaseImageClassifier(ClassifierMixin, BaseEstimator):
+class BaseImageClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
     """Fit, predict and score for an image network trained by skorch.
 
     Subclasses pass the shared training parameters to ``__init__`` and

@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._backbones import DEFAULT_BACKBONE, load_backbone
 from ._backbones._preprocess import BackboneFeatures, BackbonePreprocessing
 from ._batch_invariance import predict_batches
+from ._doc_link import DocLinkMixin
 from ._docs import fill_doc
 from ._device import MIXED_PRECISION_OPTIONS, autocast_dtype, resolve_device
 from ._input import check_input
@@ -25,7 +26,7 @@ def _embed(forward, images):
 
 
 @fill_doc
-class PretrainedFeatures(TransformerMixin, BaseEstimator):
+class PretrainedFeatures(DocLinkMixin, TransformerMixin, BaseEstimator):
     """Pooled embeddings of a pretrained backbone, as a feature transformer.
 
     Images (arrays, file paths or PIL images) become vectors of shape
