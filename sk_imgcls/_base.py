@@ -11,8 +11,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from ._augment import PRESETS, TTA_OPTIONS, mean_proba
 from ._batch_invariance import predict_batches
-from ._doc_link import DocLinkMixin
 from ._device import MIXED_PRECISION_OPTIONS, OPTIMIZERS, resolve_device, supports_fused
+from ._doc_link import DocLinkMixin
 from ._input import check_input
 from ._net import check_callbacks
 from ._random import draw_seed, seeded_torch

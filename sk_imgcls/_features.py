@@ -14,9 +14,9 @@ from sklearn.utils.validation import check_is_fitted
 from ._backbones import DEFAULT_BACKBONE, load_backbone
 from ._backbones._preprocess import BackboneFeatures, BackbonePreprocessing
 from ._batch_invariance import predict_batches
+from ._device import MIXED_PRECISION_OPTIONS, autocast_dtype, resolve_device
 from ._doc_link import DocLinkMixin
 from ._docs import fill_doc
-from ._device import MIXED_PRECISION_OPTIONS, autocast_dtype, resolve_device
 from ._input import check_input
 from ._random import draw_seed, seeded_torch
 
