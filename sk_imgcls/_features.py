@@ -67,7 +67,7 @@ class PretrainedFeatures(DocLinkMixin, TransformerMixin, BaseEstimator):
         crop.
     module_ : BackboneFeatures
         The backbone with its normalization, a plain torch module in eval
-        mode: images (batch, height, width, 3) to (batch, n_features_out_).
+        mode: images (batch, height, width, 3) to (batch, ``n_features_out_``).
     preprocess_ : BackbonePreprocessing
         The resize and crop matched to the weights.
     n_features_out_ : int

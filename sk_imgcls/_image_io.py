@@ -41,13 +41,14 @@ class ImageReadError(OSError, ValueError):
 
     See Also
     --------
-    open_image : Decode one image file.
+    sk_imgcls.preprocessing.ImageLoader : Decodes image files in a Pipeline.
 
     Examples
     --------
-    >>> from sk_imgcls._image_io import ImageReadError, open_image
+    >>> from sk_imgcls import ImageReadError
+    >>> from sk_imgcls.preprocessing import ImageLoader
     >>> try:
-    ...     open_image("no/such/file.jpg")
+    ...     ImageLoader().fit_transform(["no/such/file.jpg"])
     ... except ImageReadError as exc:
     ...     print(exc)
     Cannot read image 'no/such/file.jpg': the file does not exist.

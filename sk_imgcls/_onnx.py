@@ -196,7 +196,7 @@ or (n_samples, height, width, n_channels)
         string (``classes_``), and ``probabilities`` (n_samples, n_classes),
         float32, columns following ``classes_`` (skl2onnx's classifier
         outputs with ``zipmap=False``). ``PretrainedFeatures``: output
-        ``features`` (n_samples, n_features_out_), float32.
+        ``features`` (n_samples, ``n_features_out_``), float32.
 
     Raises
     ------

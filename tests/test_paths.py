@@ -132,16 +132,3 @@ def test_path_labels_length_mismatch_raises(tmp_path):
     paths, labels = _write_folder(tmp_path, n_per_class=4)
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         _clf().fit(paths, labels[:-1])
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not HYMENOPTERA.is_dir(), reason="../shared/data/hymenoptera is absent")
-def test_ants_bees_from_scratch_example_runs():
-    """Check that the from-scratch example trains on the real photos and reports accuracy."""
-    import runpy
-
-    namespace = runpy.run_path(
-        str(Path(__file__).resolve().parents[1] / "examples" / "plot_ants_bees_from_scratch.py")
-    )
-    accuracy = namespace["main"]()
-    assert 0.0 <= accuracy <= 1.0

@@ -191,8 +191,10 @@ def load_backbone(name=DEFAULT_BACKBONE, *, weights="imagenet"):
     ----------
     name : str, default="tf_efficientnet_lite0"
         Backbone name: "torchvision/<model>", "timm/<model>[.<tag>]", or a
-        plain "<model>", torchvision's when it has one, else timm's; see
-        :func:`resolve_backbone_name`.
+        plain "<model>", torchvision's when it has one, else timm's (so
+        "resnet18" is torchvision's, "timm/resnet18" timm's and
+        "tf_efficientnet_lite0", which only timm has, timm's). An unknown
+        name raises a ValueError listing the closest known names.
     weights : "imagenet", str, path-like or None, default="imagenet"
         - "imagenet": the standard ImageNet-1k weights, torchvision's
           ``DEFAULT`` weights enum or timm's default pretrained tag. For
@@ -250,7 +252,6 @@ def load_backbone(name=DEFAULT_BACKBONE, *, weights="imagenet"):
 
     See Also
     --------
-    resolve_backbone_name : The naming scheme.
     timm.create_model : Builds timm backbones (``num_classes=0``).
     torchvision.models.get_model : Builds torchvision backbones.
 

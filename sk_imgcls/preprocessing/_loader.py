@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.parallel import Parallel, delayed
 
+from .._doc_link import DocLinkMixin
 from .._image_io import (
     INTERPOLATIONS,
     MODES,
@@ -91,7 +92,7 @@ def _mixed_sizes_error(paths):
     )
 
 
-class ImageLoader(TransformerMixin, BaseEstimator):
+class ImageLoader(DocLinkMixin, TransformerMixin, BaseEstimator):
     """Decode image files into an array of images, channels last.
 
     A stateless transformer: ``transform`` maps a 1-D array of file paths to
