@@ -1,10 +1,10 @@
 """Grad-CAM heatmaps drawn over the images they explain."""
 
-import math
 
 import numpy as np
 
 from ._grad_cam import grad_cam
+from ._grid import grid_axes
 from ._optional import import_pyplot
 from ._source import displayable, source_images
 
@@ -117,20 +117,7 @@ class GradCAMDisplay:
         """
         plt = import_pyplot("GradCAMDisplay")
         n_images = len(self.images)
-        if ax is None:
-            n_cols = n_cols or math.ceil(math.sqrt(n_images))
-            n_rows = math.ceil(n_images / n_cols)
-            figure, axes = plt.subplots(
-                n_rows, n_cols, figsize=(3 * n_cols, 3 * n_rows), squeeze=False
-            )
-            axes = axes.ravel()
-            for extra in axes[n_images:]:
-                extra.remove()
-        else:
-            axes = np.asarray(ax, dtype=object).ravel()
-            if len(axes) < n_images:
-                raise ValueError(f"ax holds {len(axes)} axes for {n_images} images.")
-            figure = axes[0].figure
+        figure, axes = grid_axes(plt, n_images, ax=ax, n_cols=n_cols)
         for i, (axis, image, heatmap) in enumerate(zip(axes, self.images, self.heatmaps)):
             pixels, gray = displayable(image)
             axis.imshow(pixels, cmap=gray)

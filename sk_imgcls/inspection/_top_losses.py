@@ -1,6 +1,5 @@
 """The samples a classifier gets most wrong: the highest per-sample losses, and their image grid."""
 
-import math
 from numbers import Integral
 
 import numpy as np
@@ -8,6 +7,7 @@ from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
+from ._grid import grid_axes
 from ._optional import import_pyplot
 from ._source import displayable, source_images, source_paths
 
@@ -258,20 +258,7 @@ list of paths
         """
         plt = import_pyplot("TopLossesDisplay")
         n_images = len(self.images)
-        if ax is None:
-            n_cols = n_cols or math.ceil(math.sqrt(n_images))
-            n_rows = math.ceil(n_images / n_cols)
-            figure, axes = plt.subplots(
-                n_rows, n_cols, figsize=(3 * n_cols, 3.2 * n_rows), squeeze=False
-            )
-            axes = axes.ravel()
-            for extra in axes[n_images:]:
-                extra.remove()
-        else:
-            axes = np.asarray(ax, dtype=object).ravel()
-            if len(axes) < n_images:
-                raise ValueError(f"ax holds {len(axes)} axes for {n_images} images.")
-            figure = axes[0].figure
+        figure, axes = grid_axes(plt, n_images, ax=ax, n_cols=n_cols, row_height=3.2)
         r = self.result
         for i, (axis, image) in enumerate(zip(axes, self.images)):
             pixels, cmap = displayable(image)
