@@ -9,6 +9,7 @@ from skorch.callbacks import Callback, EarlyStopping, LRScheduler, ProgressBar
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator, to_tensor
 from torch.optim import lr_scheduler
+from torch.utils.data import DataLoader
 
 
 def _eval_frozen(module):
@@ -29,6 +30,38 @@ def _eval_frozen(module):
 def batch_as_is(batch):
     """``collate_fn`` of datasets whose ``__getitems__`` returns a whole batch."""
     return batch
+
+
+def image_loader(dataset, *, batch_size, shuffle=False, **kwargs):
+    """skorch's ``iterator_train`` / ``iterator_valid``: a ``DataLoader`` over ``dataset``.
+
+    The shuffling order is one ``torch.randperm`` of the fit's seeded torch
+    stream, and the loader gets a generator of its own for its worker
+    seeds: the stream of the fit (initialization, order, dropout,
+    augmentation) is then the same with or without DataLoader workers.
+
+    Parameters
+    ----------
+    dataset : torch.utils.data.Dataset
+        With ``__getitems__`` returning whole batches.
+    batch_size : int
+    shuffle : bool, default=False
+    **kwargs
+        Other ``DataLoader`` arguments (``num_workers``).
+
+    Returns
+    -------
+    loader : torch.utils.data.DataLoader
+    """
+    sampler = torch.randperm(len(dataset)).tolist() if shuffle else None
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        collate_fn=batch_as_is,
+        generator=torch.Generator(),
+        **kwargs,
+    )
 
 
 class ImageClassifierNet(NeuralNetClassifier):

@@ -7,11 +7,10 @@ import torch
 from skorch.callbacks import EarlyStopping
 from skorch.dataset import ValidSplit
 from skorch.helper import predefined_split
-from torch.utils.data import DataLoader
 
 from ._augment import BatchAugmentation, make_augmentation, make_batch_mix
 from ._device import OPTIMIZERS, autocast_dtype, resolve_device
-from ._net import ImageClassifierNet, batch_as_is, logging_callbacks, lr_schedule_callback
+from ._net import ImageClassifierNet, image_loader, logging_callbacks, lr_schedule_callback
 
 
 def net_snapshot(net):
@@ -132,13 +131,11 @@ def make_net(estimator, module, data, *, seed, valid=None):
         lr=estimator.lr,
         max_epochs=estimator.max_epochs,
         batch_size=estimator.batch_size,
-        iterator_train=DataLoader,
+        iterator_train=image_loader,
         iterator_train__shuffle=True,
         iterator_train__num_workers=num_workers,
-        iterator_train__collate_fn=batch_as_is,
-        iterator_valid=DataLoader,
+        iterator_valid=image_loader,
         iterator_valid__num_workers=num_workers,
-        iterator_valid__collate_fn=batch_as_is,
         train_split=train_split(estimator, seed, valid),
         callbacks=_callbacks(estimator, n_train, validates=validates),
         device=device,

@@ -172,3 +172,15 @@ def test_a_list_of_arrays_with_a_path_is_refused(fitted_cnn, photo_paths):
     paths, _ = photo_paths
     with pytest.raises(ValueError, match=r"X mixes arrays.*X\[1\] is the path"):
         fitted_cnn.predict([np.zeros((16, 16, 3), dtype=np.uint8), paths[0]])
+
+
+def test_dataloader_workers_do_not_change_the_model(photo_paths):
+    """Check that decoding files in worker processes trains the same model as in the main one."""
+    paths, labels = photo_paths
+    probas = [
+        CNNClassifier(image_size=16, max_epochs=2, random_state=0, num_workers=workers)
+        .fit(paths, labels)
+        .predict_proba(paths)
+        for workers in (0, 2)
+    ]
+    np.testing.assert_array_equal(probas[0], probas[1])
