@@ -21,9 +21,10 @@ scikit-learn's own displays look inside it:
   (:class:`~sk_imgcls.inspection.LRFinderDisplay`).
 
 Each figure is also saved as a PNG next to where the example runs. The
-EfficientNet-Lite0 ImageNet weights come from a pip package: nothing is
-downloaded. Run from the repository root, with ``../shared/data/hymenoptera``
-present::
+EfficientNet-Lite0 ImageNet weights come from a pip package. The photos are
+read from ``../shared/data/hymenoptera`` when that folder exists, else
+downloaded once by :func:`~sk_imgcls.datasets.fetch_hymenoptera`. Run from the
+repository root::
 
     .venv/bin/python examples/plot_inspection_ants_bees.py
 """
@@ -37,7 +38,7 @@ matplotlib.use("Agg")
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
 from sk_imgcls import TransferClassifier  # noqa: E402
-from sk_imgcls.datasets import load_image_folder  # noqa: E402
+from sk_imgcls.datasets import fetch_hymenoptera, load_image_folder  # noqa: E402
 from sk_imgcls.inspection import (  # noqa: E402
     GradCAMDisplay,
     LRFinderDisplay,
@@ -141,13 +142,20 @@ def show_lr_finder(paths_train, y_train):
 # %%
 # Run
 # ---
+def load_photos(data=DATA):
+    """The photos beside the repository, else fetched once into scikit-learn's data home."""
+    if data.is_dir():
+        return (*load_image_folder(data / "train"), *load_image_folder(data / "val"))
+    train, val = fetch_hymenoptera(subset="train"), fetch_hymenoptera(subset="val")
+    return (
+        train.filenames, train.target_names[train.target],
+        val.filenames, val.target_names[val.target],
+    )
+
+
 def main(data=DATA):
-    if not data.is_dir():
-        print(f"The photos are not at {data.resolve()}; nothing to do.")
-        return None
     start = time.perf_counter()
-    paths_train, y_train = load_image_folder(data / "train")
-    paths_val, y_val = load_image_folder(data / "val")
+    paths_train, y_train, paths_val, y_val = load_photos(data)
     clf = train(paths_train, y_train, paths_val, y_val)
     proba_val = clf.predict_proba(paths_val)
     show_training(clf, y_val, proba_val)
