@@ -126,17 +126,29 @@ def _onednn_class(layer):
     return None
 
 
+def _layer_changes(module):
+    """``[(layer, stand-in class), ...]`` for every convolution and linear layer of ``module``.
+
+    None when one of them has no stand-in: one walk over the modules
+    answers both what to change and whether :func:`covers` holds.
+    """
+    changes = []
+    for layer in module.modules():
+        if isinstance(layer, (nn.modules.conv._ConvNd, nn.Linear)):
+            cls = _onednn_class(layer)
+            if cls is None:
+                return None
+            changes.append((layer, cls))
+    return changes
+
+
 def covers(module):
     """Whether :func:`batch_invariant` reaches every convolution and linear layer of ``module``.
 
     False for networks with other convolution classes (1-D, 3-D,
     weight-standardized ones): their prediction pads short batches instead.
     """
-    return all(
-        _onednn_class(layer) is not None
-        for layer in module.modules()
-        if isinstance(layer, (nn.modules.conv._ConvNd, nn.Linear))
-    )
+    return _layer_changes(module) is not None
 
 
 def _padded_forward(module, x, *, rows):
@@ -145,6 +157,12 @@ def _padded_forward(module, x, *, rows):
     if n >= rows:
         return module(x)
     return module(torch.cat([x, x.new_zeros((rows - n, *x.shape[1:]))]))[:n]
+
+
+def _set_class(layer, cls):
+    # Past nn.Module.__setattr__, which looks the name up among parameters,
+    # buffers and submodules first: __class__ is none of them.
+    object.__setattr__(layer, "__class__", cls)
 
 
 # Networks inside a batch_invariant block, each with the number of blocks
@@ -191,17 +209,22 @@ def batch_invariant(module, *, device, batch_size):
     differ between batchings in the last bits: about 1e-9 in
     tf_efficientnetv2_b0.
     """
-    if torch.device(device).type != "cpu" or not covers(module):
-        yield functools.partial(_padded_forward, module, rows=batch_size)
-        return
     with _LOCK:
         entry = _ACTIVE.get(module)
         if entry is None:
-            changed = [(layer, type(layer)) for layer in module.modules() if _onednn_class(layer)]
-            for layer, _ in changed:
-                layer.__class__ = _onednn_class(layer)
-            entry = _ACTIVE[module] = [0, changed]
-        entry[0] += 1
+            changes = _layer_changes(module) if torch.device(device).type == "cpu" else None
+            if changes is None:
+                entry = None
+            else:
+                changed = [(layer, type(layer)) for layer, _ in changes]
+                for layer, cls in changes:
+                    _set_class(layer, cls)
+                entry = _ACTIVE[module] = [0, changed]
+        if entry is not None:
+            entry[0] += 1
+    if entry is None:
+        yield functools.partial(_padded_forward, module, rows=batch_size)
+        return
     try:
         yield module
     finally:
@@ -209,7 +232,7 @@ def batch_invariant(module, *, device, batch_size):
             entry[0] -= 1
             if entry[0] == 0:
                 for layer, cls in entry[1]:
-                    layer.__class__ = cls
+                    _set_class(layer, cls)
                 del _ACTIVE[module]
 
 
