@@ -1,20 +1,24 @@
-"""GridSearchCV wall time of CNNClassifier with n_jobs=1 and n_jobs=2.
+"""GridSearchCV wall time of CNNClassifier with n_jobs=1, n_jobs=2 and on Dask.
 
 A 2 x 2 grid (``lr`` x ``width``), ``cv=3`` and the default ``refit=True`` on
 scikit-learn's digits (8x8): 12 fits in parallel, then one refit on all the
 data in the main process, so even with fits that ran as fast in a worker as
 in the main process the speedup with 2 workers could not pass 13 / 7 = 1.86.
 
-Each fit records ``torch.get_num_threads()`` as seen inside it, and a scorer
-returns that number from the worker that ran the fit, so the table shows
-whether the workers oversubscribe the cores (2 workers x 2 threads on a
-2-core machine). Contenders, interleaved over rounds:
+Each fit records ``torch.get_num_threads()`` when its training starts, and a
+scorer returns that number from the worker that ran the fit, so the table
+shows whether the workers oversubscribe the cores (2 workers x 2 threads on
+a 2-core machine). Contenders, interleaved over rounds:
 
 - ``n_jobs=1``: the main process with torch's default thread count;
 - ``n_jobs=1, 1 thread/fit``: the same with ``torch.set_num_threads(1)``
   during each fit, to show what intra-op threads buy at this size (and so
   what a worker limited to one thread gives up);
-- ``n_jobs=2``: joblib's default loky backend.
+- ``n_jobs=2``: joblib's default loky backend;
+- ``dask``: ``joblib.parallel_backend("dask")`` with a Client of a
+  ``LocalCluster`` of 2 worker processes of 1 thread each, started once
+  before the rounds (the search's ``n_jobs`` left unset: every thread of the
+  cluster). Skipped when ``distributed`` is not installed.
 
 "speedup" is the median over rounds of t(n_jobs=1) / t(contender) in the
 same round. Then, once and on a shorter grid search (``OVERSUBSCRIBED_EPOCHS``
@@ -25,13 +29,16 @@ limits the threads of the workers. It is run once because it is slow.
 Run from the repository root: ``python -m benchmarks.bench_gridsearch [--rounds N]``.
 """
 
+import contextlib
+import os
 import time
 
 import numpy as np
 import torch
-from joblib import Parallel, delayed, parallel_config
+from joblib import Parallel, delayed, parallel_backend, parallel_config
 from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV
+from skorch.callbacks import Callback
 
 from sk_imgcls import CNNClassifier
 
@@ -44,6 +51,11 @@ from .common import (
     run_interleaved,
     spread,
 )
+
+try:
+    from distributed import Client, LocalCluster
+except ImportError:  # the distributed extra is not installed
+    Client = LocalCluster = None
 
 PARAM_GRID = {"lr": [1e-3, 3e-3], "width": [16, 32]}
 CV = 3
@@ -68,12 +80,29 @@ COLUMNS = [
 ]
 
 
+class TrainingThreads(Callback):
+    """Record ``torch.get_num_threads()`` when training starts, in the process that trains.
+
+    Inside training rather than at the start of ``fit``: in a Dask worker,
+    ``fit`` sets the worker's share of threads for the training only.
+    """
+
+    def initialize(self):
+        self.threads = None
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        self.threads = torch.get_num_threads()
+
+
 class ThreadProbeCNN(CNNClassifier):
-    """CNNClassifier that records ``torch.get_num_threads()`` during ``fit``.
+    """CNNClassifier whose ``fit`` can run with a given torch thread count.
 
     ``torch_threads``, a class attribute (so that ``get_params`` and
     ``clone`` are unchanged), sets the thread count for the duration of the
-    fit when not None; the previous count is restored afterwards.
+    fit when not None; the previous count is restored afterwards. The count
+    the training ran with is recorded by a :class:`TrainingThreads`
+    callback.
     """
 
     torch_threads = None
@@ -83,7 +112,6 @@ class ThreadProbeCNN(CNNClassifier):
         if self.torch_threads is not None:
             torch.set_num_threads(self.torch_threads)
         try:
-            self.fit_threads_ = torch.get_num_threads()
             return super().fit(X, y, sample_weight)
         finally:
             torch.set_num_threads(previous)
@@ -98,14 +126,21 @@ class TwoThreadCNN(ThreadProbeCNN):
 
 
 def fit_threads(estimator, X, y):
-    """Scorer: the torch thread count seen by the fit, in the process that ran it."""
-    return estimator.fit_threads_
+    """Scorer: the torch thread count the fit trained with, in the process that ran it."""
+    return dict(estimator.net_.callbacks_)["threads"].threads
 
 
-def grid_search(estimator_class, n_jobs, X, y, max_epochs=None):
-    """Fit the grid search; ``max_epochs`` None means ``MAX_EPOCHS``."""
+def grid_search(estimator_class, n_jobs, X, y, max_epochs=None, backend=None):
+    """Fit the grid search; ``max_epochs`` None means ``MAX_EPOCHS``.
+
+    ``backend`` names a joblib backend for the search (``"dask"``); None
+    keeps the one in effect.
+    """
     estimator = estimator_class(
-        batch_size=BATCH_SIZE, max_epochs=max_epochs or MAX_EPOCHS, random_state=SEED
+        batch_size=BATCH_SIZE,
+        max_epochs=max_epochs or MAX_EPOCHS,
+        random_state=SEED,
+        callbacks=[("threads", TrainingThreads())],
     )
     search = GridSearchCV(
         estimator,
@@ -115,14 +150,18 @@ def grid_search(estimator_class, n_jobs, X, y, max_epochs=None):
         refit="accuracy",
         n_jobs=n_jobs,
     )
-    return search.fit(X, y)
+    with parallel_backend(backend) if backend else contextlib.nullcontext():
+        return search.fit(X, y)
 
 
+# (name, estimator class, n_jobs, joblib backend or None for the default).
 CONTENDERS = [
-    ("n_jobs=1", ThreadProbeCNN, 1),
-    ("n_jobs=1, 1 thread/fit", OneThreadCNN, 1),
-    ("n_jobs=2", ThreadProbeCNN, 2),
+    ("n_jobs=1", ThreadProbeCNN, 1, None),
+    ("n_jobs=1, 1 thread/fit", OneThreadCNN, 1, None),
+    ("n_jobs=2", ThreadProbeCNN, 2, None),
 ]
+DASK_CONTENDER = ("dask, 2 workers x 1 thread", ThreadProbeCNN, None, "dask")
+DASK_WORKERS = 2
 OVERSUBSCRIBED = [
     ("n_jobs=2", ThreadProbeCNN, 2),
     ("n_jobs=2, 2 threads/fit", TwoThreadCNN, 2),
@@ -171,6 +210,28 @@ def machine_contention(rounds=3):
     return median(slowdowns)
 
 
+@contextlib.contextmanager
+def dask_client(n_workers):
+    """The default Client, of a LocalCluster of ``n_workers`` processes of 1 thread.
+
+    None when ``distributed`` is not installed. The nanny writes its
+    ``OMP_NUM_THREADS=1`` (and more) into this process's environment for the
+    worker processes to inherit; the environment is given back at once, so
+    that loky workers started later see the one they would have seen.
+    """
+    if LocalCluster is None:
+        yield None
+        return
+    environ = dict(os.environ)
+    with LocalCluster(
+        n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        os.environ.clear()
+        os.environ.update(environ)
+        with Client(cluster) as client:
+            yield client
+
+
 def main(rounds=None):
     """Time the grid searches; print the tables and return their rows."""
     rounds = rounds or ROUNDS
@@ -178,31 +239,45 @@ def main(rounds=None):
     X = X.reshape(-1, 8, 8)
     searches = {}
 
-    def contender(label, cls, n_jobs, max_epochs=None):
+    def contender(label, cls, n_jobs, max_epochs=None, backend=None):
         def run():
-            searches[label] = grid_search(cls, n_jobs, X, y, max_epochs)
+            searches[label] = grid_search(cls, n_jobs, X, y, max_epochs, backend)
 
         return run
 
     def warmups(contenders):
         return {
-            name: (lambda cls=cls, n_jobs=n_jobs: grid_search(cls, n_jobs, X, y, max_epochs=1))
-            for name, cls, n_jobs in contenders
+            name: (
+                lambda cls=cls, n_jobs=n_jobs, backend=backend: grid_search(
+                    cls, n_jobs, X, y, max_epochs=1, backend=backend
+                )
+            )
+            for name, cls, n_jobs, backend in contenders
         }
 
     # The loky workers must survive the n_jobs=1 rounds (idle for minutes on
     # a loaded machine; joblib's default idle timeout is 300 s), or their
     # start-up would land in one of the timed n_jobs=2 runs.
-    with parallel_config(backend="loky", idle_worker_timeout=3600):
+    with parallel_config(backend="loky", idle_worker_timeout=3600), dask_client(
+        DASK_WORKERS
+    ) as client:
+        contenders = CONTENDERS + ([DASK_CONTENDER] if client is not None else [])
         # A 1-epoch search starts the workers (importing torch there takes
         # seconds); timed once as the cold-start cost.
         start = time.perf_counter()
         grid_search(ThreadProbeCNN, 2, X, y, max_epochs=1)
         cold_start = time.perf_counter() - start
+        if client is not None:
+            start = time.perf_counter()
+            grid_search(ThreadProbeCNN, None, X, y, max_epochs=1, backend="dask")
+            dask_cold_start = time.perf_counter() - start
         times = run_interleaved(
-            [(name, contender(name, cls, n_jobs)) for name, cls, n_jobs in CONTENDERS],
+            [
+                (name, contender(name, cls, n_jobs, backend=backend))
+                for name, cls, n_jobs, backend in contenders
+            ],
             rounds=rounds,
-            warmup=warmups(CONTENDERS),
+            warmup=warmups(contenders),
             max_seconds=MAX_SECONDS,
         )
         matmul_contention = machine_contention()
@@ -216,7 +291,7 @@ def main(rounds=None):
         )
     n_fits = int(np.prod([len(v) for v in PARAM_GRID.values()])) * CV + 1
     rows = []
-    for name, _, n_jobs in CONTENDERS:
+    for name, _, n_jobs, _ in contenders:
         rows.append(
             {
                 "benchmark": "gridsearch",
@@ -275,9 +350,18 @@ def main(rounds=None):
             f"vs alone): {100 * matmul_contention:.0f}% slower.",
             f"Cold start: the first n_jobs=2 search (1 epoch per fit) took {cold_start:.1f} s, "
             "mostly starting the worker processes; later searches reuse them.",
-            "torch threads in fits: torch.get_num_threads() inside each CV fit, reported by the "
-            "process that ran it (loky workers get OMP_NUM_THREADS=cpu_count // n_jobs from "
-            "joblib, which torch reads at import).",
+            "torch threads in fits: torch.get_num_threads() when each CV fit's training starts, "
+            "reported by the process that ran it (loky workers get OMP_NUM_THREADS=cpu_count // "
+            "n_jobs from joblib, which torch reads at import; in a Dask worker, fit sets the "
+            "worker's threads over the tasks it runs).",
+            (
+                f"Dask: a LocalCluster of {DASK_WORKERS} worker processes x 1 thread, started "
+                f"once; its first search (1 epoch per fit, importing torch in the workers) took "
+                f"{dask_cold_start:.1f} s. The refit runs in the main process, as with loky."
+                if client is not None
+                else "Dask: skipped, distributed is not installed (pip install "
+                '"sk-imgcls[distributed]").'
+            ),
         ],
     )
     print_table(

@@ -17,6 +17,10 @@ from ._image_io import ImageReadError
 from ._onnx import register_converters, to_onnx
 from ._persistence import load, save
 from ._transfer import TransferClassifier
+from ._joblib_dask import register as _register_dask_backend
+
+# Searches on Dask fail instead of hanging when a worker dies (a joblib bug).
+_register_dask_backend()
 
 __version__ = "0.1.0.dev0"
 

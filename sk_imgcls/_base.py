@@ -11,6 +11,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from ._augment import PRESETS, TTA_OPTIONS, mean_proba
 from ._batch_invariance import predict_batches
+from ._threads import worker_threads
 from ._device import MIXED_PRECISION_OPTIONS, OPTIMIZERS, resolve_device, supports_fused
 from ._doc_link import DocLinkMixin
 from ._input import check_input
@@ -195,7 +196,10 @@ class BaseImageClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         before = dict(self.__dict__)
         snapshot = net_snapshot(self.net_) if continuing else None
         try:
-            self._train(X, y, sample_weight, incremental=incremental, continuing=continuing, **kwargs)
+            with worker_threads():
+                self._train(
+                    X, y, sample_weight, incremental=incremental, continuing=continuing, **kwargs
+                )
         except BaseException:
             if snapshot is not None:
                 restore_net(self.net_, snapshot)

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._threads import worker_threads
+
 
 @functools.cache
 def _onednn_bf16():
@@ -269,7 +271,7 @@ def predict_batches(
     if module.training:
         module.eval()
     outputs = []
-    with torch.inference_mode(), batch_invariant(
+    with worker_threads(), torch.inference_mode(), batch_invariant(
         module, device=device, batch_size=batch_size
     ) as invariant:
 
