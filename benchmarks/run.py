@@ -10,7 +10,14 @@ import sys
 import time
 import traceback
 
-from . import bench_fit, bench_gridsearch, bench_paths, bench_precision, bench_predict
+from . import (
+    bench_distributed,
+    bench_fit,
+    bench_gridsearch,
+    bench_paths,
+    bench_precision,
+    bench_predict,
+)
 from .common import parse_args, print_machine
 
 try:
@@ -34,6 +41,7 @@ def main(rounds=None):
         ("gridsearch", lambda: bench_gridsearch.main(rounds)),
         ("paths", lambda: bench_paths.main(rounds)),
         ("precision", lambda: bench_precision.main(rounds)),
+        ("distributed", lambda: bench_distributed.main(rounds)),
     ]
     if bench_decode is not None:
         benchmarks.append(("decode", bench_decode.main))

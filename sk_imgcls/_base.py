@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._augment import PRESETS, TTA_OPTIONS, mean_proba
 from ._batch_invariance import predict_batches
 from ._threads import worker_threads
+from ._distributed import DISTRIBUTED_OPTIONS, agree, digest, resolve_distributed
 from ._device import MIXED_PRECISION_OPTIONS, OPTIMIZERS, resolve_device, supports_fused
 from ._doc_link import DocLinkMixin
 from ._input import check_input
@@ -70,6 +71,7 @@ class BaseImageClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         "callbacks": [list, None],
         "num_workers": [Interval(Integral, 0, None, closed="left")],
         "mixed_precision": [StrOptions(set(MIXED_PRECISION_OPTIONS))],
+        "distributed": [StrOptions(set(DISTRIBUTED_OPTIONS)), "boolean"],
     }
 
     # Whether the preprocessing maps images of any channel count to the
@@ -104,6 +106,7 @@ class BaseImageClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         callbacks,
         num_workers,
         mixed_precision,
+        distributed,
     ):
         self.lr = lr
         self.optimizer = optimizer
@@ -130,6 +133,7 @@ class BaseImageClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         self.callbacks = callbacks
         self.num_workers = num_workers
         self.mixed_precision = mixed_precision
+        self.distributed = distributed
 
     # -- hooks with defaults ------------------------------------------------
 
@@ -255,6 +259,16 @@ class BaseImageClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
             self.classes_ = check_classes(y, classes, type(self).__name__)
             self.preprocess_ = preprocess
         y_encoded = encode(y, self.classes_)
+        group = resolve_distributed(self.distributed, torch.device(resolve_device(self.device)))
+        if group is not None:
+            seed = agree(
+                group,
+                seed,
+                n_samples=len(data),
+                classes=self.classes_.tolist(),
+                image_shape=data.image_shape,
+                labels=digest(y_encoded),
+            )
         sample_weight = loss_weights(y, self.classes_, sample_weight, self.class_weight)
         # Equal weights are the plain mean loss: skip carrying them per batch.
         uniform = np.all(sample_weight == sample_weight[0])
@@ -267,7 +281,9 @@ class BaseImageClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
             if not hasattr(self.net_, "optimizer_"):
                 # Unpickled without its optimizer state (see __getstate__).
                 self.net_.initialize_optimizer()
-            self.net_.set_params(train_split=train_split(self, seed, valid))
+            self.net_.set_params(
+                train_split=train_split(self, seed, valid), process_group=group, sampler_seed=seed
+            )
             with seeded_torch(seed + self.n_iter_):
                 self.net_.partial_fit(data, y_encoded, epochs=epochs)
         else:
@@ -277,7 +293,9 @@ class BaseImageClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
                 # permuted to NCHW); weights in the same layout spare oneDNN
                 # a reorder on every call.
                 module = module.to(memory_format=torch.channels_last)
-                self.net_ = make_net(self, module, data, seed=seed, valid=valid).initialize()
+                self.net_ = make_net(
+                    self, module, data, seed=seed, valid=valid, process_group=group
+                ).initialize()
                 self.net_.partial_fit(data, y_encoded, epochs=epochs)
 
     def __getstate__(self):

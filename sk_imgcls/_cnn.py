@@ -252,6 +252,7 @@ class CNNClassifier(BaseImageClassifier):
         callbacks=None,
         num_workers=0,
         mixed_precision="no",
+        distributed="auto",
     ):
         super().__init__(
             lr=lr,
@@ -279,6 +280,7 @@ class CNNClassifier(BaseImageClassifier):
             callbacks=callbacks,
             num_workers=num_workers,
             mixed_precision=mixed_precision,
+            distributed=distributed,
         )
         self.depth = depth
         self.width = width

@@ -11,7 +11,7 @@ OPTIMIZERS = {
     "sgd": torch.optim.SGD,
 }
 
-MIXED_PRECISION_OPTIONS = ("no", "bf16")
+MIXED_PRECISION_OPTIONS = ("no", "bf16", "fp16")
 
 
 _DEVICE_TYPES = ("cpu", "cuda", "mps")
@@ -105,20 +105,25 @@ def autocast_dtype(mixed_precision, device):
 
     Parameters
     ----------
-    mixed_precision : {"no", "bf16"}
-        "bf16" computes convolutions and matrix products in bfloat16 (weights
-        and the optimizer stay float32), as ``torch.autocast`` does.
+    mixed_precision : {"no", "bf16", "fp16"}
+        "bf16" and "fp16" compute convolutions and matrix products in
+        bfloat16 or float16 (weights and the optimizer stay float32), as
+        ``torch.autocast`` does; training scales float16 losses with
+        ``torch.amp.GradScaler``.
     device : str
         Resolved torch device.
 
     Returns
     -------
     dtype : torch.dtype or None
-        ``torch.bfloat16``, or None when ``mixed_precision="no"`` or the
-        device lacks bfloat16 support: then float32 is used, with one warning.
+        ``torch.bfloat16`` or ``torch.float16``; None when
+        ``mixed_precision="no"``, or for "bf16" on a device without bfloat16
+        support: then float32 is used, with one warning.
     """
     if mixed_precision == "no":
         return None
+    if mixed_precision == "fp16":
+        return torch.float16
     if not bf16_supported(device):
         warnings.warn(
             f"mixed_precision='bf16' needs bfloat16 support (a CPU with AVX-512 BF16 or "

@@ -93,14 +93,33 @@ num_workers : int, default={num_workers}
     Worker processes of the ``torch.utils.data.DataLoader`` that decodes
     image files when X holds paths (0 decodes in the main process).
     In-memory images are batched without workers.
-mixed_precision : {{"no", "bf16"}}, default={mixed_precision}
+mixed_precision : {{"no", "bf16", "fp16"}}, default={mixed_precision}
     Arithmetic of the network in ``fit`` and ``predict``, named as in
     Hugging Face accelerate. "bf16" runs convolutions and matrix products in
     bfloat16 under ``torch.autocast`` (weights, gradients and optimizer
     state stay float32): faster on CPUs with AVX-512 BF16 or AMX and on
     recent GPUs, at a small cost in accuracy (measured in the benchmarks
     page of the documentation). Where the device lacks bfloat16 support,
-    float32 is used with one warning."""
+    float32 is used with one warning. "fp16" runs them in float16 and
+    scales the loss with ``torch.amp.GradScaler`` (steps whose gradients
+    overflow are skipped): for CUDA GPUs without bfloat16; CPUs run it, but
+    slower than float32.
+distributed : "auto" or bool, default={distributed}
+    Data-parallel training over ``torch.distributed``, for a script started
+    with ``torchrun --nproc_per_node=N`` (or ``accelerate launch``) in which
+    every process calls ``fit`` with the same X and y. Each process trains
+    on its share of every epoch (torch's ``DistributedSampler``, reshuffled
+    per epoch from ``random_state``) through ``DistributedDataParallel``,
+    which averages the gradients: the global batch is ``batch_size`` times
+    the number of processes. Losses and accuracies are averaged over the
+    processes, so early stopping ends every process at the same epoch, and
+    all end with the same weights; only rank 0 prints. "auto" trains this
+    way when a launcher set ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and
+    ``MASTER_PORT`` for more than one process (or a process group is
+    initialized), else in this process alone; True requires a launcher;
+    False never distributes. The backend is gloo on the CPU and NCCL on
+    CUDA, with a 10-minute timeout: a process that fails ends the others
+    with an error instead of a hang."""
 
 _ARRAY_ATTRIBUTES = """\
 n_features_in_ : int

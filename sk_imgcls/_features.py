@@ -15,6 +15,12 @@ from ._backbones import DEFAULT_BACKBONE, load_backbone
 from ._backbones._preprocess import BackboneFeatures, BackbonePreprocessing
 from ._batch_invariance import predict_batches
 from ._device import MIXED_PRECISION_OPTIONS, autocast_dtype, resolve_device
+from ._distributed import (
+    DISTRIBUTED_OPTIONS,
+    all_gather_rows,
+    local_device,
+    resolve_distributed,
+)
 from ._doc_link import DocLinkMixin
 from ._docs import fill_doc
 from ._input import check_input
@@ -55,9 +61,17 @@ class PretrainedFeatures(DocLinkMixin, TransformerMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds the initialization of a backbone with ``weights=None``; the
         caller's global torch RNG is left as it was.
-    mixed_precision : {{"no", "bf16"}}, default="no"
-        "bf16" runs the backbone under ``torch.autocast`` in bfloat16 (see
-        :class:`TransferClassifier`); the embeddings are returned in float32.
+    mixed_precision : {{"no", "bf16", "fp16"}}, default="no"
+        "bf16" or "fp16" runs the backbone under ``torch.autocast`` in
+        bfloat16 or float16 (see :class:`TransferClassifier`); the embeddings
+        are returned in float32.
+    distributed : "auto" or bool, default="auto"
+        Share ``transform`` among the processes of a script started by
+        ``torchrun`` (see :class:`TransferClassifier`): each embeds the
+        images ``rank::world_size`` and every process returns all the
+        embeddings, in order. "auto" does so when a launcher started more
+        than one process; True requires a launcher; False embeds every image
+        in every process.
 
     Attributes
     ----------
@@ -103,6 +117,7 @@ class PretrainedFeatures(DocLinkMixin, TransformerMixin, BaseEstimator):
         "num_workers": [Interval(Integral, 0, None, closed="left")],
         "random_state": ["random_state"],
         "mixed_precision": [StrOptions(set(MIXED_PRECISION_OPTIONS))],
+        "distributed": [StrOptions(set(DISTRIBUTED_OPTIONS)), "boolean"],
     }
 
     # Any channel count becomes the backbone's three (see check_input).
@@ -119,6 +134,7 @@ class PretrainedFeatures(DocLinkMixin, TransformerMixin, BaseEstimator):
         num_workers=0,
         random_state=None,
         mixed_precision="no",
+        distributed="auto",
     ):
         self.backbone = backbone
         self.weights = weights
@@ -128,6 +144,7 @@ class PretrainedFeatures(DocLinkMixin, TransformerMixin, BaseEstimator):
         self.num_workers = num_workers
         self.random_state = random_state
         self.mixed_precision = mixed_precision
+        self.distributed = distributed
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -191,15 +208,25 @@ class PretrainedFeatures(DocLinkMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         data = check_input(self, X, reset=False, preprocess=self.preprocess_)
         device = resolve_device(self.device)
-        return predict_batches(
-            self.module_.to(device),
-            data,
-            _embed,
-            device=device,
-            batch_size=self.batch_size,
-            num_workers=self.num_workers,
-            autocast_dtype=autocast_dtype(self.mixed_precision, device),
-        )
+        group = resolve_distributed(self.distributed, torch.device(device))
+        device = str(local_device(torch.device(device), group))
+        n_samples = len(data)
+        if group is not None:
+            data = data.subset(np.arange(group.rank, n_samples, group.world_size))
+        features = np.empty((0, self.n_features_out_), dtype=np.float32)
+        if len(data):
+            features = predict_batches(
+                self.module_.to(device),
+                data,
+                _embed,
+                device=device,
+                batch_size=self.batch_size,
+                num_workers=self.num_workers,
+                autocast_dtype=autocast_dtype(self.mixed_precision, device),
+            )
+        if group is not None:
+            features = all_gather_rows(features, n_samples, group)
+        return features
 
     def __getstate__(self):
         # A copy: object.__getstate__ returns the instance's own __dict__.

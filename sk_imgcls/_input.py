@@ -161,6 +161,10 @@ class ImageData(Dataset):
         for images, _ in loader:
             yield images["X"] if isinstance(images, dict) else images
 
+    def subset(self, indices):
+        """The images at ``indices`` (an int array), without labels or weights."""
+        return self._subset(indices)
+
     def stats_sample(self, n_lazy, seed=0):
         """The images to estimate statistics from: all, or ``n_lazy`` random ones if lazy."""
         if not self.lazy or len(self) <= n_lazy:

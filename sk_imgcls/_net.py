@@ -9,7 +9,10 @@ from skorch.callbacks import Callback, EarlyStopping, LRScheduler, ProgressBar
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator, to_tensor
 from torch.optim import lr_scheduler
-from torch.utils.data import DataLoader
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+
+from ._distributed import broadcast_buffers
 
 
 def _eval_frozen(module):
@@ -32,7 +35,7 @@ def batch_as_is(batch):
     return batch
 
 
-def image_loader(dataset, *, batch_size, shuffle=False, **kwargs):
+def image_loader(dataset, *, batch_size, shuffle=False, sampler=None, **kwargs):
     """skorch's ``iterator_train`` / ``iterator_valid``: a ``DataLoader`` over ``dataset``.
 
     The shuffling order is one ``torch.randperm`` of the fit's seeded torch
@@ -46,6 +49,8 @@ def image_loader(dataset, *, batch_size, shuffle=False, **kwargs):
         With ``__getitems__`` returning whole batches.
     batch_size : int
     shuffle : bool, default=False
+    sampler : torch.utils.data.Sampler, default=None
+        The order to read in instead (a ``DistributedSampler``).
     **kwargs
         Other ``DataLoader`` arguments (``num_workers``).
 
@@ -53,7 +58,8 @@ def image_loader(dataset, *, batch_size, shuffle=False, **kwargs):
     -------
     loader : torch.utils.data.DataLoader
     """
-    sampler = torch.randperm(len(dataset)).tolist() if shuffle else None
+    if sampler is None and shuffle:
+        sampler = torch.randperm(len(dataset)).tolist()
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -73,14 +79,26 @@ class ImageClassifierNet(NeuralNetClassifier):
     ``reduction="none"``). ``augmentation``, a
     :class:`~sk_imgcls._augment.BatchAugmentation`, touches training batches
     only, never validation or prediction. ``autocast_dtype`` runs the forward
-    pass under ``torch.autocast`` (mixed precision). Submodules whose
+    pass under ``torch.autocast`` (mixed precision), with a
+    ``torch.amp.GradScaler`` scaling the loss for float16. Submodules whose
     parameters are all frozen stay in eval mode while training.
+
+    With a ``process_group`` (:mod:`sk_imgcls._distributed`), each process
+    trains on its share of every epoch (``DistributedSampler`` seeded with
+    ``sampler_seed``, reshuffled per epoch) through a
+    ``DistributedDataParallel`` wrapper of ``module_``; validation runs on
+    the whole validation set in every process.
     """
 
-    def __init__(self, *args, augmentation=None, autocast_dtype=None, **kwargs):
+    def __init__(
+        self, *args, augmentation=None, autocast_dtype=None, process_group=None,
+        sampler_seed=0, **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.augmentation = augmentation
         self.autocast_dtype = autocast_dtype
+        self.process_group = process_group
+        self.sampler_seed = sampler_seed
         # Whether pickles carry the optimizer state (moments of Adam, ...),
         # which only continued training needs; set by the estimator.
         self.keep_optimizer_state = True
@@ -91,6 +109,9 @@ class ImageClassifierNet(NeuralNetClassifier):
         # skorch's EarlyStopping stops training by raising KeyboardInterrupt
         # too; only a stop that no early-stopping callback asked for counts.
         self.interrupted_epoch_ = None
+        self.grad_scaler_ = torch.amp.GradScaler(
+            torch.device(self.device).type, enabled=self.autocast_dtype == torch.float16
+        )
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except KeyboardInterrupt:
@@ -102,12 +123,52 @@ class ImageClassifierNet(NeuralNetClassifier):
             if not stopped_early:
                 self.interrupted_epoch_ = len(self.history)
             raise
+        finally:
+            # The wrapper holds the process group; pickles and later fits
+            # need only the module.
+            self._parallel = None
+
+    def get_iterator(self, dataset, training=False):
+        if not (training and self.process_group):
+            return super().get_iterator(dataset, training)
+        sampler = DistributedSampler(
+            dataset,
+            num_replicas=self.process_group.world_size,
+            rank=self.process_group.rank,
+            shuffle=True,
+            seed=self.sampler_seed,
+        )
+        sampler.set_epoch(len(self.history))
+        kwargs = {"batch_size": self.batch_size, **self.get_params_for("iterator_train")}
+        kwargs["shuffle"] = False
+        return self.iterator_train(dataset, sampler=sampler, **kwargs)
+
+    def _training_module(self):
+        """``module_``, or its DistributedDataParallel wrapper in a distributed fit.
+
+        The wrapper is rebuilt when the set of trainable parameters changes
+        (skorch's ``Unfreezer``): DDP registers the gradients to average
+        when it is built.
+        """
+        if not self.process_group:
+            return self.module_
+        trainable = tuple(p.requires_grad for p in self.module_.parameters())
+        parallel = getattr(self, "_parallel", None)
+        if parallel is None or parallel[1] != trainable:
+            # In a tuple: skorch allows torch modules as attributes of the
+            # net only when set by its initialize_* methods.
+            parallel = self._parallel = (DistributedDataParallel(self.module_), trainable)
+        return parallel[0]
 
     def __getstate__(self):
         # skorch pickles module_ (with its CUDA-to-CPU remapping) apart from
         # the rest, where the module parameter holds the same network: it
         # would be stored twice and come back as two networks.
-        hidden = {}
+        hidden = {
+            key: self.__dict__.pop(key)
+            for key in ("_parallel", "grad_scaler_")
+            if key in self.__dict__
+        }
         if not self.keep_optimizer_state and "optimizer_" in self.__dict__:
             hidden["optimizer_"] = self.__dict__.pop("optimizer_")
         try:
@@ -141,7 +202,14 @@ class ImageClassifierNet(NeuralNetClassifier):
             batch=batch,
             training=True,
         )
-        self._step_optimizer(None)
+        if self.grad_scaler_.is_enabled():
+            # float16 gradients scaled in backward: unscaled, checked for
+            # inf/NaN (a skipped step) and the scale updated, by torch.
+            for name in self._optimizers:
+                self.grad_scaler_.step(getattr(self, name + "_"))
+            self.grad_scaler_.update()
+        else:
+            self._step_optimizer(None)
         return step
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
@@ -150,7 +218,10 @@ class ImageClassifierNet(NeuralNetClassifier):
             # train_step_single): walking the modules costs as much as a
             # small network's step.
             self._set_training(True)
-        return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        out = super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        if training and iterator is not None and self.process_group:
+            broadcast_buffers(self.module_)
+        return out
 
     def train_step_single(self, batch, **fit_params):
         Xi, yi = unpack_data(batch)
@@ -160,19 +231,22 @@ class ImageClassifierNet(NeuralNetClassifier):
                 Xi = {**Xi, "X": images}
             else:
                 Xi, yi = self.augmentation(Xi, yi)
-        y_pred = self.infer(Xi, **fit_params)
+        y_pred = self._forward(self._training_module(), Xi, **fit_params)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
-        loss.backward()
+        self.grad_scaler_.scale(loss).backward()
         return {"loss": loss, "y_pred": y_pred}
 
     def infer(self, x, **fit_params):
+        return self._forward(self.module_, x, **fit_params)
+
+    def _forward(self, module, x, **fit_params):
         if isinstance(x, dict):
             x = x["X"]
         x = to_tensor(x, device=self.device)
         if self.autocast_dtype is None:
-            return self.module_(x, **fit_params)
+            return module(x, **fit_params)
         with torch.autocast(torch.device(self.device).type, dtype=self.autocast_dtype):
-            return self.module_(x, **fit_params).float()
+            return module(x, **fit_params).float()
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_true = to_tensor(y_true, device=self.device)

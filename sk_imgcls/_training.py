@@ -10,6 +10,7 @@ from skorch.helper import predefined_split
 
 from ._augment import BatchAugmentation, make_augmentation, make_batch_mix
 from ._device import OPTIMIZERS, autocast_dtype, resolve_device
+from ._distributed import AverageMetrics, local_device
 from ._net import ImageClassifierNet, image_loader, logging_callbacks, lr_schedule_callback
 
 
@@ -36,8 +37,10 @@ def _silent(*args, **kwargs):
     """A sink that prints nothing (a module-level function, so the estimator pickles)."""
 
 
-def _callbacks(estimator, n_train, *, validates):
-    callbacks = []
+def _callbacks(estimator, n_train, *, validates, verbose, process_group):
+    # Averaged over the processes first, so that everything after reads the
+    # same epoch on every process.
+    callbacks = [("average_metrics", AverageMetrics())] if process_group else []
     schedule = lr_schedule_callback(
         estimator.lr_schedule,
         lr=estimator.lr,
@@ -56,10 +59,10 @@ def _callbacks(estimator, n_train, *, validates):
             monitor="valid_loss",
             patience=estimator.n_iter_no_change,
             load_best=True,
-            sink=print if estimator.verbose else _silent,
+            sink=print if verbose else _silent,
         )
         callbacks.append(("early_stopping", stopping))
-    progress, _ = logging_callbacks(estimator.verbose)
+    progress, _ = logging_callbacks(verbose)
     callbacks += progress
     for i, callback in enumerate(estimator.callbacks or []):
         # Fresh copies: skorch initializes callbacks in place, and the
@@ -86,7 +89,7 @@ def train_split(estimator, seed, valid):
         return ValidSplit(estimator.validation_fraction, stratified=True, random_state=seed)
     return None
 
-def make_net(estimator, module, data, *, seed, valid=None):
+def make_net(estimator, module, data, *, seed, valid=None, process_group=None):
     """The skorch net that trains ``module`` on ``data`` with ``estimator``'s parameters.
 
     Parameters
@@ -103,6 +106,9 @@ def make_net(estimator, module, data, *, seed, valid=None):
         Seeds the held-out validation split.
     valid : ImageData or None, default=None
         A validation set given to ``fit``.
+    process_group : sk_imgcls._distributed.ProcessGroup or None, default=None
+        Train data-parallel in this group: each process on its share of
+        every epoch; only rank 0 prints.
 
     Returns
     -------
@@ -116,10 +122,11 @@ def make_net(estimator, module, data, *, seed, valid=None):
         estimator.augment, data.image_shape, horizontal_flip=estimator.horizontal_flip
     )
     mix = make_batch_mix(estimator.mixup, estimator.cutmix, len(estimator.classes_))
-    device = resolve_device(estimator.device)
+    device = local_device(torch.device(resolve_device(estimator.device)), process_group)
     num_workers = estimator.num_workers if data.lazy else 0
     validates = valid is not None or estimator.early_stopping
-    _, print_log = logging_callbacks(estimator.verbose)
+    verbose = estimator.verbose if process_group is None or process_group.is_main else 0
+    _, print_log = logging_callbacks(verbose)
     # Without skorch's table (colour codes), its print_log callback is off.
     extra = {} if print_log else {"callbacks__print_log": None}
     return ImageClassifierNet(
@@ -137,13 +144,17 @@ def make_net(estimator, module, data, *, seed, valid=None):
         iterator_valid=image_loader,
         iterator_valid__num_workers=num_workers,
         train_split=train_split(estimator, seed, valid),
-        callbacks=_callbacks(estimator, n_train, validates=validates),
-        device=device,
-        verbose=int(estimator.verbose),
+        callbacks=_callbacks(
+            estimator, n_train, validates=validates, verbose=verbose, process_group=process_group
+        ),
+        device=str(device),
+        verbose=int(verbose),
         augmentation=(
             None if transform is None and mix is None else BatchAugmentation(transform, mix)
         ),
         autocast_dtype=autocast_dtype(estimator.mixed_precision, device),
+        process_group=process_group,
+        sampler_seed=seed,
         **estimator._optimizer_kwargs(),
         **extra,
     )

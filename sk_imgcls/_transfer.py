@@ -181,6 +181,7 @@ class TransferClassifier(BaseImageClassifier):
         callbacks=None,
         num_workers=0,
         mixed_precision="no",
+        distributed="auto",
     ):
         super().__init__(
             lr=lr,
@@ -208,6 +209,7 @@ class TransferClassifier(BaseImageClassifier):
             callbacks=callbacks,
             num_workers=num_workers,
             mixed_precision=mixed_precision,
+            distributed=distributed,
         )
         self.backbone = backbone
         self.weights = weights

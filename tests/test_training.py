@@ -356,3 +356,24 @@ def test_unknown_transforms_still_run_image_by_image():
     out, _ = BatchAugmentation(v2.RandomVerticalFlip(), None)(images, torch.zeros(32))
     flipped = [torch.equal(o, i.flip(0)) for o, i in zip(out, images)]
     assert 4 < sum(flipped) < 28
+
+
+def test_fp16_training_scales_the_loss_and_learns(digits_images):
+    """Check that mixed_precision="fp16" trains with torch's GradScaler and still learns digits."""
+    X, y = digits_images
+    clf = CNNClassifier(mixed_precision="fp16", max_epochs=3, random_state=0)
+    clf.fit(X[:1200], y[:1200])
+    scaler = clf.net_.grad_scaler_
+    assert scaler.is_enabled()
+    # Unscaled float32 training keeps the scale at 1; fp16 starts at 2**16.
+    assert scaler.get_scale() > 1.0
+    assert np.isfinite(clf.history_[:, "train_loss"]).all()
+    assert clf.score(X[1200:], y[1200:]) > 0.8
+    assert clf.predict_proba(X[1200:1210]).dtype == np.float64
+
+
+def test_float32_training_leaves_the_grad_scaler_off(digits_images):
+    """Check that the default precision does not scale the loss."""
+    X, y = digits_images
+    clf = CNNClassifier(max_epochs=1, random_state=0).fit(X[:200], y[:200])
+    assert not clf.net_.grad_scaler_.is_enabled()
