@@ -3,7 +3,7 @@
 from numbers import Integral, Real
 
 import torch
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from ._base import BaseImageClassifier
@@ -89,6 +89,60 @@ class CNN(nn.Module):
         return self.head(self.features(x))
 
 
+# depth="auto" adds blocks until the longer side of the feature map is at
+# most this many pixels, so that global average pooling sees a small map
+# rather than averaging a large layout away; at most _MAX_AUTO_DEPTH blocks
+# (512 channels in the last one at the default width).
+_AUTO_MAP_SIDE = 3
+_MAX_AUTO_DEPTH = 5
+
+
+def _halvings(side, until):
+    """How many 2x poolings (rounding down) bring ``side`` pixels to ``until`` or fewer."""
+    n = 0
+    while side > until:
+        side //= 2
+        n += 1
+    return n
+
+
+def resolve_depth(depth, image_shape):
+    """The number of blocks of a ``depth`` parameter for images of ``image_shape``.
+
+    Parameters
+    ----------
+    depth : int or "auto"
+    image_shape : tuple of int
+        (height, width, n_channels) of the images the network takes.
+
+    Returns
+    -------
+    depth : int
+        "auto": the blocks that bring the longer side to at most
+        ``_AUTO_MAP_SIDE`` pixels, between 1 and ``_MAX_AUTO_DEPTH``.
+
+    Raises
+    ------
+    ValueError
+        If an int ``depth`` is larger than the images allow: beyond the
+        blocks that bring the map to 1x1, one more is allowed; more would
+        only double the channels (and the memory) without seeing anything
+        new. Raised before any memory is allocated.
+    """
+    longest = max(image_shape[:2])
+    largest = _halvings(longest, 1) + 1
+    if depth == "auto":
+        return min(max(1, _halvings(longest, _AUTO_MAP_SIDE)), _MAX_AUTO_DEPTH, largest)
+    if depth > largest:
+        height, width = image_shape[:2]
+        raise ValueError(
+            f"depth={depth} is too large for images of {height}x{width} pixels: each block "
+            f"halves the height and width, so at most {largest} blocks fit (the last one on "
+            f"a 1x1 map). Pass depth<={largest}, depth='auto', or a larger image_size."
+        )
+    return depth
+
+
 # Images decoded from files to estimate the per-channel statistics: enough
 # for a standard error far below the pixel quantization step.
 _N_STATS_IMAGES = 256
@@ -135,9 +189,17 @@ class CNNClassifier(BaseImageClassifier):
 
     Parameters
     ----------
-    depth : int, default=2
+    depth : int or "auto", default="auto"
         Number of convolution blocks. Each one halves the height and width
-        (an axis of length 1 is left as is), so any image size works.
+        (an axis of length 1 is left as is). "auto" stacks blocks until the
+        longer side of the last feature map is 3 pixels or fewer, so that
+        the global average pooling before the head does not average a large
+        layout away: 1 block for images up to 7 pixels, 2 for 8x8, 3 for
+        28x28, 4 for 32x32 and 5 (the most "auto" chooses) for 64x64 and
+        larger.
+        The value used is ``depth_``. An int larger than the images allow
+        (more than one block past a 1x1 map) raises a ValueError in ``fit``
+        that states the largest depth.
     width : int, default=32
         Channels of the first block; block ``i`` has ``width * 2**i``.
     residual : bool, default=False
@@ -162,6 +224,9 @@ class CNNClassifier(BaseImageClassifier):
     Attributes
     ----------
 {input_attributes}
+    depth_ : int
+        The number of convolution blocks of ``module_``: ``depth``, or the
+        depth "auto" chose for ``image_shape_``.
     preprocess_ : sk_imgcls._input.ResizeImages or None
         The resize to ``image_size``; None without one.
     module_ : torch.nn.Module
@@ -210,7 +275,7 @@ class CNNClassifier(BaseImageClassifier):
 
     _parameter_constraints: dict = {
         **BaseImageClassifier._parameter_constraints,
-        "depth": [Interval(Integral, 1, None, closed="left")],
+        "depth": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "width": [Interval(Integral, 1, None, closed="left")],
         "residual": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
@@ -220,7 +285,7 @@ class CNNClassifier(BaseImageClassifier):
 
     def __init__(
         self,
-        depth=2,
+        depth="auto",
         *,
         width=32,
         residual=False,
@@ -297,11 +362,12 @@ class CNNClassifier(BaseImageClassifier):
         return (None if size is None else ResizeImages(size)), None
 
     def _build_module(self, backbone, data, n_classes):
+        self.depth_ = resolve_depth(self.depth, data.image_shape)
         mean, std = _channel_stats(data, self.num_workers)
         return CNN(
             data.image_shape,
             n_classes,
-            depth=self.depth,
+            depth=self.depth_,
             width=self.width,
             residual=self.residual,
             dropout=self.dropout,

@@ -194,7 +194,7 @@ def save(estimator, path):
         "image_shape_": list(estimator.image_shape_),
         "preprocess_": _encode_preprocess(estimator.preprocess_),
     }
-    for name in ("n_features_in_", "n_features_out_", "n_iter_", "interrupted_epoch_"):
+    for name in ("n_features_in_", "n_features_out_", "n_iter_", "interrupted_epoch_", "depth_"):
         value = getattr(estimator, name, "absent")
         if value is None or isinstance(value, (int, np.integer)):
             fitted[name] = None if value is None else int(value)
@@ -275,7 +275,7 @@ def _rebuild_module(estimator, fitted):
         return CNN(
             tuple(fitted["image_shape_"]),
             len(estimator.classes_),
-            depth=estimator.depth,
+            depth=fitted["depth_"],
             width=estimator.width,
             residual=estimator.residual,
             dropout=estimator.dropout,
@@ -377,7 +377,7 @@ def load(path):
     module = module.to(memory_format=torch.channels_last).eval()
     estimator.image_shape_ = tuple(fitted["image_shape_"])
     estimator.preprocess_ = _decode_preprocess(fitted["preprocess_"])
-    for name in ("n_features_in_", "n_features_out_", "n_iter_", "interrupted_epoch_"):
+    for name in ("n_features_in_", "n_features_out_", "n_iter_", "interrupted_epoch_", "depth_"):
         if name in fitted:
             setattr(estimator, name, fitted[name])
     if "feature_names_in_" in fitted:

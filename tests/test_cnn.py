@@ -90,11 +90,62 @@ def test_any_image_size_trains_and_predicts(shape):
     n = 4 if shape[0] == 224 else 12
     X = rng.randint(0, 256, size=(n, *shape)).astype(np.uint8)
     y = np.arange(n) % 2
-    clf = CNNClassifier(depth=3, width=4, max_epochs=1, batch_size=4, random_state=0)
+    clf = CNNClassifier(width=4, max_epochs=1, batch_size=4, random_state=0)
     clf.fit(X, y)
     assert clf.predict_proba(X).shape == (n, 2)
     expected = shape if len(shape) == 3 else (*shape, 1)
     assert clf.image_shape_ == expected
+
+
+@pytest.mark.parametrize(
+    "shape, depth",
+    [((1, 1), 1), ((2, 3), 1), ((1, 10), 2), ((8, 8), 2), ((28, 28), 3), ((32, 32, 3), 4),
+     ((64, 64, 3), 5), ((224, 224, 3), 5)],
+)
+def test_auto_depth_stops_when_the_map_is_at_most_3_pixels(shape, depth):
+    """Check that depth="auto" adds blocks until the longer side is <= 3 pixels, at most 5."""
+    X = np.random.RandomState(0).randint(0, 256, size=(4, *shape)).astype(np.uint8)
+    clf = CNNClassifier(width=2, max_epochs=1, random_state=0).fit(X, [0, 1, 0, 1])
+    assert clf.depth == "auto"
+    assert clf.depth_ == depth
+    assert len(clf.module_.features) == depth
+
+
+def test_an_explicit_depth_is_kept_within_what_the_images_allow():
+    """Check that an int depth is used as given, up to one block past a 1x1 map."""
+    X = np.zeros((4, 8, 8), dtype=np.uint8)
+    clf = CNNClassifier(depth=4, width=2, max_epochs=1, random_state=0).fit(X, [0, 1, 0, 1])
+    assert clf.depth_ == 4
+
+
+@pytest.mark.parametrize("shape, largest", [((8, 8), 4), ((1, 1), 1), ((2, 3), 2)])
+def test_too_large_a_depth_raises_before_building_the_network(shape, largest, monkeypatch):
+    """Check that depth=100 raises a ValueError naming the largest depth, allocating nothing."""
+    import sk_imgcls._cnn as cnn_module
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the network was built")
+
+    monkeypatch.setattr(cnn_module, "CNN", no_network)  # the error must come first
+    X = np.zeros((4, *shape), dtype=np.uint8)
+    clf = CNNClassifier(depth=100, max_epochs=1)
+    with pytest.raises(ValueError, match=rf"depth=100 is too large .* at most {largest} blocks"):
+        clf.fit(X, [0, 1, 0, 1])
+    assert not hasattr(clf, "depth_")
+
+
+def test_grid_search_over_auto_and_int_depths(digits_images):
+    """Check that "auto" and ints mix in a GridSearchCV grid and set_params."""
+    X, y = digits_images
+    search = GridSearchCV(
+        CNNClassifier(width=4, max_epochs=1, random_state=0), {"depth": ["auto", 1]}, cv=2
+    ).fit(X[:200], y[:200])
+    assert [p["depth"] for p in search.cv_results_["params"]] == ["auto", 1]
+    assert search.best_estimator_.depth_ in (1, 2)
+    clf = CNNClassifier().set_params(depth="auto")
+    with pytest.raises(ValueError, match="depth"):
+        CNNClassifier(depth="deep").fit(X[:20], y[:20])
+    assert clf.depth == "auto"
 
 
 def test_image_size_resizes_arrays_of_any_size():
