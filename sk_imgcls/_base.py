@@ -42,6 +42,7 @@ class BaseImageClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
       ``torch.nn.Module`` mapping a batch of images (n, height, width,
       n_channels) to logits (n, n_classes);
     - optionally ``_extra_callbacks(self)``, ``_optimizer_kwargs(self)``,
+      ``_training_inputs(self, module, data, valid, group)``,
       ``_flat_image_shape(self)``.
     """
 
@@ -143,6 +144,14 @@ class BaseImageClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
 
     def _extra_callbacks(self):
         return []
+
+    def _n_epochs(self):
+        """``max_epochs``, resolved where a subclass allows "auto"."""
+        return self.max_epochs
+
+    def _training_inputs(self, module, data, valid, group):
+        """The training and validation sets ``module`` trains on: the images themselves."""
+        return data, valid
 
     def _optimizer_kwargs(self):
         kwargs = {"optimizer__weight_decay": self.weight_decay}
@@ -276,11 +285,12 @@ class BaseImageClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         valid = self._validation_data(X_val, y_val, sample_weight_val)
         if valid is None and self.early_stopping:
             check_stratified_split(y, self.validation_fraction)
-        epochs = 1 if incremental else self.max_epochs
+        epochs = 1 if incremental else self._n_epochs()
         if continuing:
             if not hasattr(self.net_, "optimizer_"):
                 # Unpickled without its optimizer state (see __getstate__).
                 self.net_.initialize_optimizer()
+            data, valid = self._training_inputs(self.net_.module_, data, valid, group)
             self.net_.set_params(
                 train_split=train_split(self, seed, valid), process_group=group, sampler_seed=seed
             )
@@ -293,6 +303,7 @@ class BaseImageClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
                 # permuted to NCHW); weights in the same layout spare oneDNN
                 # a reorder on every call.
                 module = module.to(memory_format=torch.channels_last)
+                data, valid = self._training_inputs(module, data, valid, group)
                 self.net_ = make_net(
                     self, module, data, seed=seed, valid=valid, process_group=group
                 ).initialize()

@@ -17,8 +17,7 @@ weight_decay : float >= 0, default={weight_decay}
     L2 penalty (decoupled for AdamW).
 batch_size : int, default={batch_size}
     Images per gradient step and per prediction batch.
-max_epochs : int, default={max_epochs}
-    Passes over the training data (fewer with early stopping).
+{max_epochs_doc}
 early_stopping : bool, default={early_stopping}
     Hold out ``validation_fraction`` of the training data (stratified),
     stop when the validation loss has not improved for ``n_iter_no_change``
@@ -161,6 +160,11 @@ or a list or 1-D array of file paths; or a list of PIL images
     crop to ``image_shape_``."""
 
 
+_MAX_EPOCHS = """\
+max_epochs : int, default={max_epochs}
+    Passes over the training data (fewer with early stopping)."""
+
+
 def _indent(text, spaces):
     pad = " " * spaces
     return "\n".join(pad + line if line else line for line in text.splitlines())
@@ -174,7 +178,8 @@ def fill_doc(cls):
     ``cls.__init__``, so the docs cannot drift from the code),
     ``{input_attributes}`` (the fitted attributes of the classifiers) and
     ``{array_attributes}`` (``n_features_in_``, ``feature_names_in_``).
-    Other braces in the docstring are doubled.
+    Other braces in the docstring are doubled. A class may describe
+    ``max_epochs`` its own way in a ``_max_epochs_doc`` attribute.
     """
     defaults = {
         name: f'"{param.default}"' if isinstance(param.default, str) else repr(param.default)
@@ -183,7 +188,8 @@ def fill_doc(cls):
     }
     training = ""
     if "{training_parameters}" in cls.__doc__:
-        training = _TRAINING_PARAMETERS.format_map(defaults)
+        max_epochs = getattr(cls, "_max_epochs_doc", _MAX_EPOCHS).format_map(defaults)
+        training = _TRAINING_PARAMETERS.format_map({**defaults, "max_epochs_doc": max_epochs})
     cls.__doc__ = cls.__doc__.format(
         training_parameters=_indent(training, 4),
         input_attributes=_indent(_INPUT_ATTRIBUTES.format(array_attributes=_ARRAY_ATTRIBUTES), 4),

@@ -3,6 +3,8 @@
 import os
 from numbers import Integral, Real
 
+import numpy as np
+import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from skorch.callbacks import Freezer, Unfreezer
 from torch import nn
@@ -10,7 +12,11 @@ from torch import nn
 from ._backbones import DEFAULT_BACKBONE, load_backbone
 from ._backbones._preprocess import BackboneFeatures, BackbonePreprocessing
 from ._base import BaseImageClassifier
+from ._batch_invariance import predict_batches
+from ._device import autocast_dtype, resolve_device
+from ._distributed import all_gather_rows, local_device
 from ._docs import fill_doc
+from ._input import ImageData
 
 
 class TransferNet(nn.Module):
@@ -34,7 +40,91 @@ class TransferNet(nn.Module):
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(n_features, n_classes))
 
     def forward(self, x):
+        """Images (batch, height, width, 3) to logits (batch, n_classes).
+
+        A 2-D input (batch, n_features) is taken as features ``features``
+        computed beforehand (the linear probe on cached features) and goes
+        to the head only.
+        """
+        if x.dim() == 2:
+            return self.head(x)
         return self.head(self.features(x))
+
+
+class FeatureViews(ImageData):
+    """Backbone features of every training image under one or more views.
+
+    The linear probe's training set: the frozen backbone runs once per image
+    and view (the image itself, and its mirror image when flips are on), and
+    every epoch reads, for each image, one of its views drawn at random from
+    the fit's seeded torch stream, as a random horizontal flip would have
+    shown it. Items are ``(features, y)`` batches, as
+    :class:`~sk_imgcls._input.ImageData` gives images.
+
+    Parameters
+    ----------
+    views : torch.Tensor of shape (n_views, n_samples, n_features), float32
+        The features of each view of each image.
+    """
+
+    def __init__(self, views, y=None, sample_weight=None):
+        super().__init__(y, sample_weight)
+        self.views = views
+        self.image_shape = tuple(int(s) for s in views.shape[2:])
+
+    def __len__(self):
+        return self.views.shape[1]
+
+    def _images(self, indices):
+        index = torch.as_tensor(indices, dtype=torch.int64)
+        if len(self.views) == 1:
+            return self.views[0, index]
+        return self.views[torch.randint(len(self.views), (len(index),)), index]
+
+
+def _views(forward, images, flip):
+    outputs = [forward(images)]
+    if flip:
+        outputs.append(forward(images.flip(2)))  # width of (n, height, width, 3)
+    return torch.stack(outputs, dim=1).cpu().numpy()
+
+
+def embed_views(estimator, features, data, *, flip, group=None):
+    """Run the frozen ``features`` once over each image of ``data`` (and its mirror image).
+
+    Parameters
+    ----------
+    estimator : TransferClassifier
+        Its ``device``, ``batch_size``, ``num_workers`` and ``mixed_precision``.
+    features : BackboneFeatures
+    data : ImageData
+        Validated images, with their targets.
+    flip : bool
+        Compute a second view: the images flipped left to right.
+    group : sk_imgcls._distributed.ProcessGroup or None
+        In a distributed fit, each process embeds its share and all get all.
+
+    Returns
+    -------
+    views : FeatureViews
+        With the targets and sample weights of ``data``.
+    """
+    device = str(local_device(torch.device(resolve_device(estimator.device)), group))
+    n_samples = len(data)
+    shard = data if group is None else data.subset(np.arange(group.rank, n_samples, group.world_size))
+    views = predict_batches(
+        features.to(device),
+        shard,
+        lambda forward, images: _views(forward, images, flip),
+        device=device,
+        batch_size=estimator.batch_size,
+        num_workers=estimator.num_workers,
+        autocast_dtype=autocast_dtype(estimator.mixed_precision, device),
+    )
+    if group is not None:
+        views = all_gather_rows(views, n_samples, group)
+    views = torch.from_numpy(views).transpose(0, 1).contiguous()
+    return FeatureViews(views, data.y, data.sample_weight)
 
 
 @fill_doc
@@ -62,7 +152,14 @@ class TransferClassifier(BaseImageClassifier):
         or ``.safetensors``), checked strictly. None: random initialization.
     freeze : {{"backbone", "none", "fine_tune"}}, default="backbone"
         "backbone": a linear probe; the backbone is frozen (skorch's
-        ``Freezer``) with its batch norm in eval mode. "none": every layer
+        ``Freezer``) with its batch norm in eval mode. With ``augment=None``
+        and no ``mixup`` or ``cutmix`` (the default), the frozen backbone
+        runs once over each training image, and once over its mirror image
+        when ``horizontal_flip``; the head then trains ``max_epochs`` epochs
+        on these cached features, each epoch reading one of the two views of
+        each image at random, so that an epoch costs the head's step only.
+        With per-image augmentation the backbone runs on every augmented
+        image of every epoch, as in fine-tuning. "none": every layer
         trains at ``lr``. "fine_tune": as in fastai, the head trains alone
         for ``freeze_epochs`` epochs, then everything trains (skorch's
         ``Unfreezer``), the backbone at ``lr * backbone_lr_scale``.
@@ -142,9 +239,18 @@ class TransferClassifier(BaseImageClassifier):
         "backbone_lr_scale": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "image_size": [Interval(Integral, 1, None, closed="left"), None],
+        "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     }
 
     _any_channels = True
+
+    _max_epochs_doc = """\
+max_epochs : int or "auto", default={max_epochs}
+    Passes over the training data (fewer with early stopping). "auto": 30
+    when the head trains on cached features (a linear probe, see
+    ``freeze``), where an epoch costs the head's step only; 8 when the
+    backbone runs on every image of every epoch (fine-tuning, per-image
+    augmentation). Measured choices are in the benchmarks page."""
 
     def __init__(
         self,
@@ -161,11 +267,11 @@ class TransferClassifier(BaseImageClassifier):
         momentum=0.9,
         weight_decay=1e-4,
         batch_size=32,
-        max_epochs=8,
+        max_epochs="auto",
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=3,
-        augment="light",
+        augment=None,
         horizontal_flip=True,
         mixup=0.0,
         cutmix=0.0,
@@ -228,6 +334,26 @@ class TransferClassifier(BaseImageClassifier):
             backbone.module, mean=backbone.config.mean, std=backbone.config.std
         )
         return TransferNet(features, backbone.n_features, n_classes, dropout=self.dropout)
+
+    def _caches_features(self):
+        """Whether the fit trains the head on features computed once (see ``freeze``)."""
+        return (
+            self.freeze == "backbone" and self.augment is None and not self.mixup
+            and not self.cutmix
+        )
+
+    def _n_epochs(self):
+        if self.max_epochs == "auto":
+            return 30 if self._caches_features() else 8
+        return self.max_epochs
+
+    def _training_inputs(self, module, data, valid, group):
+        if not self._caches_features():
+            return data, valid
+        data = embed_views(self, module.features, data, flip=self.horizontal_flip, group=group)
+        if valid is not None:
+            valid = embed_views(self, module.features, valid, flip=False, group=group)
+        return data, valid
 
     def _extra_callbacks(self):
         if self.freeze == "none":

@@ -21,8 +21,8 @@ CHECK_PARAMS = {
     # The defaults are sized for real work (a pretrained backbone at 288
     # pixels); the checks use timm's tiny random-init test network at 16
     # pixels. The checks' data are 2-feature blobs read as 1 x 2 images, which
-    # the default photo augmentation (shifts, flips) and flip TTA would
-    # scramble. A linear probe (the default freeze="backbone": batch norm in
+    # the photo augmentation (shifts, flips, and the mirrored view of the
+    # default linear probe on cached features) and flip TTA would scramble. A linear probe (the default freeze="backbone": batch norm in
     # eval mode) without dropout, with all the data in one batch, makes every
     # step the full-batch gradient of the weighted mean loss, so integer
     # sample weights and repeated rows train the same model
@@ -43,6 +43,7 @@ CHECK_PARAMS = {
         lr=5e-2,
         max_epochs=6,
         augment=None,
+        horizontal_flip=False,
         tta=None,
     ),
     "PretrainedFeatures": dict(backbone="timm/test_efficientnet", weights=None, image_size=16),

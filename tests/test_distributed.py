@@ -1,6 +1,7 @@
 """Data-parallel fits over torch.distributed: two CPU processes with gloo."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -126,7 +127,8 @@ def test_a_rank_that_fails_mid_epoch_ends_the_other(tmp_path):
     (_, err0), (_, err1) = _wait(processes, TIMEOUT)
     assert "rank 1 fails in epoch 2" in err1
     assert processes[0].returncode != 0, err0
-    assert "Connection closed by peer" in err0
+    # gloo reports the lost peer in words that depend on the operation in flight.
+    assert re.search(r"Connection (closed|reset) by peer|Broken pipe|pair closure", err0), err0
     assert not (tmp_path / "rank0.npz").exists()
 
 
@@ -140,7 +142,9 @@ def test_a_rank_that_stops_answering_ends_the_other_by_timeout(tmp_path):
         for p in processes:
             p.kill()
     assert processes[0].returncode != 0
-    assert "Timed out" in err0
+    # gloo's words depend on the operation in flight: "Timed out waiting
+    # ... for recv operation" or "Application timeout caused pair closure".
+    assert re.search(r"Timed out|timeout", err0, re.IGNORECASE), err0
     assert not (tmp_path / "rank0.npz").exists()
 
 

@@ -337,16 +337,17 @@ def test_lite0_features_and_logistic_regression_on_ants_and_bees():
 @pytest.mark.slow
 @needs_photos
 def test_transfer_classifier_defaults_on_ants_and_bees():
-    """Check that TransferClassifier() with its offline defaults reaches >= 0.95.
+    """Check that TransferClassifier() with its offline defaults reaches >= 0.96.
 
-    Measured: 0.967 (148 of 153) with random_state 0, 1 and 2, in about 2
-    minutes each on 2 cores; a linear probe of the same features at 224
-    pixels ranged from 0.935 to 0.961 over seeds.
+    Measured (2026-12-03): 0.974 with random_state=0, fit and score in about
+    45 s on 2 cores (the head trains on features cached once per view);
+    PretrainedFeatures() + LogisticRegression reached 0.967 in 40 s in the
+    same session.
     """
     paths_train, y_train = load_image_folder(HYMENOPTERA / "train")
     paths_val, y_val = load_image_folder(HYMENOPTERA / "val")
     clf = TransferClassifier(num_workers=2, random_state=0).fit(paths_train, y_train)
-    assert clf.score(paths_val, y_val) >= 0.95
+    assert clf.score(paths_val, y_val) >= 0.96
 
 
 def test_a_frozen_backbone_computes_the_same_features_in_training():
@@ -367,3 +368,76 @@ def test_a_frozen_backbone_computes_the_same_features_in_training():
         "timm/test_efficientnet", weights=None, image_size=32, max_epochs=2, callbacks=[Modes()]
     ).fit(X, np.arange(8) % 2)
     assert seen and all(modes == {False} for modes in seen)
+
+
+class _CountImages:
+    """Forward pre-hook counting the images a module receives."""
+
+    def __init__(self):
+        self.n_images = 0
+
+    def __call__(self, module, args):
+        self.n_images += len(args[0])
+
+
+def _count_backbone_images(clf, X, y, monkeypatch):
+    """Fit ``clf`` and return how many images its backbone saw, in training and in all."""
+    import sk_imgcls._transfer as transfer
+
+    counter = _CountImages()
+    build = transfer.BackboneFeatures
+
+    def counted(*args, **kwargs):
+        features = build(*args, **kwargs)
+        features.register_forward_pre_hook(counter)
+        return features
+
+    monkeypatch.setattr(transfer, "BackboneFeatures", counted)
+    clf.fit(X, y)
+    return counter.n_images
+
+
+@pytest.mark.parametrize(
+    "params, passes, n_epochs",
+    [
+        # Cached: the images and their mirror images once, then 30 head-only epochs.
+        ({}, 2, 30),
+        ({"horizontal_flip": False}, 1, 30),
+        # The backbone runs on each augmented or mixed batch of each of 8 epochs.
+        ({"augment": "light"}, 8, 8),
+        ({"mixup": 0.2}, 8, 8),
+        ({"freeze": "fine_tune"}, 8, 8),
+        ({"max_epochs": 3}, 2, 3),
+        ({"max_epochs": 3, "freeze": "none"}, 3, 3),
+    ],
+)
+def test_linear_probe_runs_the_backbone_once_per_view(params, passes, n_epochs, monkeypatch):
+    """Check that a frozen backbone without augmentation embeds each image once per view."""
+    X, y = _images()
+    clf = _small(**{"max_epochs": "auto", **params})
+    n_images = _count_backbone_images(clf, X, y, monkeypatch)
+    assert n_images == passes * len(X)
+    assert clf.n_iter_ == n_epochs
+
+
+def test_cached_linear_probe_learns_and_keeps_a_plain_module():
+    """Check that the cached linear probe learns from the images: it separates two bright levels."""
+    X, y = _images(n=32)
+    clf = _small(max_epochs=20, lr=1e-2).fit(X, y)
+    assert clf.score(X, y) >= 0.9
+    assert clf.module_.head[1].weight.shape == (2, 512)
+    # A plain TransferNet: images in, logits out, as without the cache.
+    logits = clf.module_(torch.as_tensor(clf.preprocess_(torch.as_tensor(X[:3]))))
+    assert logits.shape == (3, 2)
+
+
+def test_cached_features_take_validation_sets_and_sample_weights():
+    """Check the cached path with X_val, early stopping, sample weights and warm starts."""
+    X, y = _images(n=24)
+    clf = _small(max_epochs=4, early_stopping=True, n_iter_no_change=10)
+    clf.fit(X[:16], y[:16], sample_weight=np.linspace(0.5, 1, 16), X_val=X[16:], y_val=y[16:])
+    assert [row["valid_loss"] > 0 for row in clf.history_] == [True] * 4
+    clf.set_params(warm_start=True).fit(X[:16], y[:16])
+    assert clf.n_iter_ == 8
+    clf.partial_fit(X[:16], y[:16])
+    assert clf.n_iter_ == 9
