@@ -68,7 +68,8 @@ def _cases():
     rng = np.random.default_rng(SEED)
     X = rng.integers(0, 256, size=(2000, 28, 28), dtype=np.uint8)
     y = rng.integers(0, 10, size=len(X))
-    cnn = CNNClassifier(max_epochs=1, random_state=SEED).fit(X[:1000], y[:1000])
+    # depth 2, as in the runs before depth="auto", to compare across versions.
+    cnn = CNNClassifier(depth=2, max_epochs=1, random_state=SEED).fit(X[:1000], y[:1000])
     yield "28x28 CNNClassifier", cnn, X
     photos = rng.integers(0, 256, size=(64, 240, 320, 3), dtype=np.uint8)
     labels = np.arange(len(photos)) % 2

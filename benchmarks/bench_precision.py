@@ -146,7 +146,10 @@ def cnn_fit_case(rounds):
         _hand_written_fit(module, nchw, y, 32, 1e-3)
 
     def estimator(precision):
-        return CNNClassifier(max_epochs=1, mixed_precision=precision, random_state=SEED).fit(X, y)
+        # The hand-written network: depth 2, width 32 (not depth="auto").
+        return CNNClassifier(
+            depth=2, width=32, max_epochs=1, mixed_precision=precision, random_state=SEED
+        ).fit(X, y)
 
     return _fit_rows(
         "fit CNN, 2,000 x 64x64x3, 1 epoch", len(X), hand_written, estimator, "CNNClassifier", rounds

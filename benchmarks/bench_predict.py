@@ -48,6 +48,8 @@ from .common import (
 CASES = [("8x8", 8, 1, 20000), ("28x28", 28, 1, 8000), ("64x64x3", 64, 3, 2000)]
 N_TRAIN = 1000
 N_CLASSES = 10
+DEPTH = 2
+WIDTH = 32
 BATCH_SIZE = 32
 ROUNDS = 5
 # Per case: no new round starts after this many seconds (a loaded machine).
@@ -164,7 +166,11 @@ def bench_cnn(rounds):
     }
     for case, side, channels, n_images in CASES:
         X, y = make_data(side, n_images, channels)
-        clf = CNNClassifier(batch_size=BATCH_SIZE, max_epochs=1, random_state=SEED)
+        # The fit benchmark's network (depth 2, as before depth="auto"), so
+        # that runs stay comparable across versions.
+        clf = CNNClassifier(
+            depth=DEPTH, width=WIDTH, batch_size=BATCH_SIZE, max_epochs=1, random_state=SEED
+        )
         clf.fit(X[:N_TRAIN], y[:N_TRAIN])
         module, classes = clf.module_, clf.classes_
         # The hand-written loop gets the same zero-copy channels-last view

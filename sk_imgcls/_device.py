@@ -127,7 +127,7 @@ def autocast_dtype(mixed_precision, device):
     if not bf16_supported(device):
         warnings.warn(
             f"mixed_precision='bf16' needs bfloat16 support (a CPU with AVX-512 BF16 or "
-            f"AMX, or a recent GPU); device {device!r} has none, so float32 is used.",
+            f"AMX, or a recent GPU); device {str(device)!r} has none, so float32 is used.",
             UserWarning,
             stacklevel=3,
         )

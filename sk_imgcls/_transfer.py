@@ -1,6 +1,7 @@
 """A pretrained backbone fine-tuned as a scikit-learn classifier."""
 
 import os
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -112,6 +113,10 @@ def embed_views(estimator, features, data, *, flip, group=None):
     device = str(local_device(torch.device(resolve_device(estimator.device)), group))
     n_samples = len(data)
     shard = data if group is None else data.subset(np.arange(group.rank, n_samples, group.world_size))
+    with warnings.catch_warnings():
+        # An unsupported mixed_precision is reported once, by the training net.
+        warnings.simplefilter("ignore", UserWarning)
+        dtype = autocast_dtype(estimator.mixed_precision, device)
     views = predict_batches(
         features.to(device),
         shard,
@@ -119,7 +124,7 @@ def embed_views(estimator, features, data, *, flip, group=None):
         device=device,
         batch_size=estimator.batch_size,
         num_workers=estimator.num_workers,
-        autocast_dtype=autocast_dtype(estimator.mixed_precision, device),
+        autocast_dtype=dtype,
     )
     if group is not None:
         views = all_gather_rows(views, n_samples, group)

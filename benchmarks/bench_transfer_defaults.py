@@ -1,0 +1,136 @@
+"""How TransferClassifier's and PretrainedFeatures' defaults were chosen: accuracy and time.
+
+On each data set, ``PretrainedFeatures(image_size=s)`` + ``LogisticRegression``
+(the reference linear probe) and ``TransferClassifier`` variants, all on the
+offline EfficientNet-Lite0 weights, fitted on the training images and scored
+on held-out ones; "seconds" is fit plus score, wall time, in one process.
+
+Data sets (the first three need ``../shared/data/hymenoptera``):
+
+- ``ants_bees``: the photos of the PyTorch transfer-learning tutorial, as
+  file paths (244 training, 153 validation);
+- ``ants_bees_64``, ``ants_bees_32``: the same photos decoded and shrunk to
+  64x64 and 32x32 (bicubic), as uint8 arrays: small colour photos;
+- ``fashion_mnist``: 2,000 training and 1,000 test images of Fashion-MNIST
+  (random, seed 0), 28x28 grayscale repeated to RGB (the Debian package
+  ``dataset-fashion-mnist`` or ``fetch_fashion_mnist``'s cache).
+
+Contenders (names as printed):
+
+- ``features@224``, ``features@288``: ``PretrainedFeatures(image_size=...)``
+  then ``LogisticRegression(max_iter=2000)``;
+- ``transfer``: ``TransferClassifier()`` (its defaults);
+- ``transfer@224``: ``TransferClassifier(image_size=224)``;
+- ``transfer, 8 epochs``: ``TransferClassifier(max_epochs=8)``;
+- ``transfer, no mirror view``: ``TransferClassifier(horizontal_flip=False)``;
+- ``transfer, per-epoch backbone``: ``TransferClassifier(augment="light",
+  max_epochs=8)``, the default before 2026-12-03 (the backbone runs over
+  every augmented image of every epoch).
+
+Run from the repository root (about 25 minutes for all; pick data sets and
+contenders by name)::
+
+    .venv/bin/python -m benchmarks.bench_transfer_defaults [--data NAME ...] [--only NAME ...]
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+from sk_imgcls import PretrainedFeatures, TransferClassifier
+from sk_imgcls.datasets import fetch_fashion_mnist, load_image_folder
+
+from .common import print_machine, print_table
+
+HYMENOPTERA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hymenoptera"
+
+
+def _shrink(paths, side):
+    return np.stack([
+        np.asarray(Image.open(p).convert("RGB").resize((side, side), Image.BICUBIC))
+        for p in paths
+    ])
+
+
+def _ants_bees(side=None):
+    X_train, y_train = load_image_folder(HYMENOPTERA / "train")
+    X_test, y_test = load_image_folder(HYMENOPTERA / "val")
+    if side is not None:
+        X_train, X_test = _shrink(X_train, side), _shrink(X_test, side)
+    return X_train, y_train, X_test, y_test
+
+
+def _fashion_mnist(n_train=2000, n_test=1000):
+    train, test = fetch_fashion_mnist(subset="train"), fetch_fashion_mnist(subset="test")
+    rng = np.random.RandomState(0)
+    i = rng.choice(len(train.target), n_train, replace=False)
+    j = rng.choice(len(test.target), n_test, replace=False)
+
+    def rgb(images):
+        return np.repeat(images[..., None], 3, axis=-1)
+
+    return rgb(train.images[i]), train.target[i], rgb(test.images[j]), test.target[j]
+
+
+DATA = {
+    "ants_bees": _ants_bees,
+    "ants_bees_64": lambda: _ants_bees(64),
+    "ants_bees_32": lambda: _ants_bees(32),
+    "fashion_mnist": _fashion_mnist,
+}
+
+
+def _features(image_size):
+    return make_pipeline(
+        PretrainedFeatures(image_size=image_size, num_workers=2),
+        LogisticRegression(max_iter=2000),
+    )
+
+
+CONTENDERS = {
+    "features@224": lambda: _features(224),
+    "features@288": lambda: _features(288),
+    "transfer": lambda: TransferClassifier(num_workers=2, random_state=0),
+    "transfer@224": lambda: TransferClassifier(image_size=224, num_workers=2, random_state=0),
+    "transfer, 8 epochs": lambda: TransferClassifier(max_epochs=8, num_workers=2, random_state=0),
+    "transfer, no mirror view": lambda: TransferClassifier(
+        horizontal_flip=False, num_workers=2, random_state=0
+    ),
+    "transfer, per-epoch backbone": lambda: TransferClassifier(
+        augment="light", max_epochs=8, num_workers=2, random_state=0
+    ),
+}
+
+
+def main(data_names=None, contender_names=None):
+    print_machine()
+    rows = []
+    for data_name in data_names or DATA:
+        X_train, y_train, X_test, y_test = DATA[data_name]()
+        for name in contender_names or CONTENDERS:
+            model = CONTENDERS[name]()
+            start = time.perf_counter()
+            model.fit(X_train, y_train)
+            accuracy = model.score(X_test, y_test)
+            rows.append({
+                "data": data_name,
+                "model": name,
+                "accuracy": round(accuracy, 3),
+                "seconds": round(time.perf_counter() - start, 1),
+            })
+            print(rows[-1], flush=True)
+    print_table(rows, ["data", "model", "accuracy", "seconds"],
+                title="Transfer defaults (fit + score)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", nargs="*", choices=list(DATA))
+    parser.add_argument("--only", nargs="*", choices=list(CONTENDERS))
+    args = parser.parse_args()
+    main(args.data, args.only)
