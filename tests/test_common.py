@@ -13,11 +13,6 @@ import sk_imgcls
 # Instance settings, each with its reason; every other estimator is checked
 # with its defaults.
 CHECK_PARAMS = {
-    # check_class_weight_classifiers fits 50 noisy samples and raises max_iter
-    # to 1000 for the estimators that have it; it doesn't know max_epochs, and
-    # 30 epochs of 2 mini-batches are too few Adam steps to converge at the
-    # default lr=1e-3.
-    "CNNClassifier": dict(lr=1e-2),
     # The defaults are sized for real work (a pretrained backbone at 288
     # pixels); the checks use timm's tiny random-init test network at 16
     # pixels. The checks' data are 2-feature blobs read as 1 x 2 images, which
