@@ -17,10 +17,10 @@ Data sets (the first three need ``../shared/data/hymenoptera``):
 
 Contenders (names as printed):
 
-- ``features@224``, ``features@288``: ``PretrainedFeatures(image_size=...)``
+- ``features 224px``, ``features 288px``: ``PretrainedFeatures(image_size=...)``
   then ``LogisticRegression(max_iter=2000)``;
 - ``transfer``: ``TransferClassifier()`` (its defaults);
-- ``transfer@224``: ``TransferClassifier(image_size=224)``;
+- ``transfer 224px``: ``TransferClassifier(image_size=224)``;
 - ``transfer, 8 epochs``: ``TransferClassifier(max_epochs=8)``;
 - ``transfer, no mirror view``: ``TransferClassifier(horizontal_flip=False)``;
 - ``transfer, per-epoch backbone``: ``TransferClassifier(augment="light",
@@ -93,10 +93,10 @@ def _features(image_size):
 
 
 CONTENDERS = {
-    "features@224": lambda: _features(224),
-    "features@288": lambda: _features(288),
+    "features 224px": lambda: _features(224),
+    "features 288px": lambda: _features(288),
     "transfer": lambda: TransferClassifier(num_workers=2, random_state=0),
-    "transfer@224": lambda: TransferClassifier(image_size=224, num_workers=2, random_state=0),
+    "transfer 224px": lambda: TransferClassifier(image_size=224, num_workers=2, random_state=0),
     "transfer, 8 epochs": lambda: TransferClassifier(max_epochs=8, num_workers=2, random_state=0),
     "transfer, no mirror view": lambda: TransferClassifier(
         horizontal_flip=False, num_workers=2, random_state=0
