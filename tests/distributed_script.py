@@ -13,7 +13,9 @@ Modes:
 - ``raise``: rank 1 raises in the middle of its second epoch;
 - ``hang``: rank 1 raises in its second epoch, then stays alive without
   answering (the process group is initialized here with a 10 s timeout);
-- ``features``: PretrainedFeatures of a small random backbone on the digits.
+- ``features``: PretrainedFeatures of a small random backbone on the digits;
+- ``transfer``: TransferClassifier's default linear probe on cached features
+  (each rank embeds its share of the images) of a small random backbone.
 """
 
 import datetime
@@ -27,7 +29,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from skorch.callbacks import Callback
 
-from sk_imgcls import CNNClassifier, PretrainedFeatures
+from sk_imgcls import CNNClassifier, PretrainedFeatures, TransferClassifier
 
 
 class RaiseInSecondEpoch(Callback):
@@ -53,6 +55,16 @@ def main(mode, out_dir, batch_size=32):
         features = PretrainedFeatures("resnet18", weights=None, image_size=32, random_state=0)
         Z = features.fit(X_test).transform(X_test)
         np.savez(os.path.join(out_dir, f"rank{rank}.npz"), features=Z)
+        return
+    if mode == "transfer":
+        clf = TransferClassifier(
+            "resnet18", weights=None, image_size=32, max_epochs=3, random_state=0
+        ).fit(X_train[:400], y_train[:400])
+        np.savez(
+            os.path.join(out_dir, f"rank{rank}.npz"),
+            proba=clf.predict_proba(X_test[:50]),
+            **{name: p.detach().numpy() for name, p in clf.module_.head.state_dict().items()},
+        )
         return
     if mode == "mismatch" and rank == 1:
         X_train, y_train = X_train[:-1], y_train[:-1]

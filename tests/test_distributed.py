@@ -149,6 +149,17 @@ def test_a_rank_that_stops_answering_ends_the_other_by_timeout(tmp_path):
 
 
 @pytest.mark.slow
+def test_transfer_linear_probe_embeds_shares_and_ends_with_the_same_head(tmp_path):
+    """Check that 2 ranks of TransferClassifier's cached linear probe end with the same head."""
+    result = torchrun("transfer", tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0, rank1 = (dict(np.load(tmp_path / f"rank{rank}.npz")) for rank in (0, 1))
+    assert rank0.keys() == rank1.keys() == {"proba", "1.weight", "1.bias"}
+    for name in rank0:
+        np.testing.assert_array_equal(rank0[name], rank1[name], err_msg=name)
+
+
+@pytest.mark.slow
 def test_pretrained_features_share_transform_among_ranks(tmp_path):
     """Check that 2 ranks each embed half the images and both return all, as one process does."""
     result = torchrun("features", tmp_path)
