@@ -22,7 +22,7 @@ Contenders (names as printed):
 - ``transfer``: ``TransferClassifier()`` (its defaults);
 - ``transfer 224px``: ``TransferClassifier(image_size=224)``;
 - ``transfer, 8 epochs``: ``TransferClassifier(max_epochs=8)``;
-- ``transfer, no mirror view``: ``TransferClassifier(horizontal_flip=False)``;
+- ``transfer, no mirror view``: ``TransferClassifier(horizontal_flip=False, max_epochs=8)``;
 - ``transfer, per-epoch backbone``: ``TransferClassifier(augment="light",
   max_epochs=8)``, the default before 2026-12-03 (the backbone runs over
   every augmented image of every epoch).
@@ -99,7 +99,7 @@ CONTENDERS = {
     "transfer 224px": lambda: TransferClassifier(image_size=224, num_workers=2, random_state=0),
     "transfer, 8 epochs": lambda: TransferClassifier(max_epochs=8, num_workers=2, random_state=0),
     "transfer, no mirror view": lambda: TransferClassifier(
-        horizontal_flip=False, num_workers=2, random_state=0
+        horizontal_flip=False, max_epochs=8, num_workers=2, random_state=0
     ),
     "transfer, per-epoch backbone": lambda: TransferClassifier(
         augment="light", max_epochs=8, num_workers=2, random_state=0

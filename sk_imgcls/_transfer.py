@@ -59,7 +59,8 @@ class FeatureViews(ImageData):
     and view (the image itself, and its mirror image when flips are on), and
     every epoch reads, for each image, one of its views drawn at random from
     the fit's seeded torch stream, as a random horizontal flip would have
-    shown it. Items are ``(features, y)`` batches, as
+    shown it (a validation share held out by early stopping is read the same
+    way). Items are ``(features, y)`` batches, as
     :class:`~sk_imgcls._input.ImageData` gives images.
 
     Parameters
@@ -112,7 +113,9 @@ def embed_views(estimator, features, data, *, flip, group=None):
     """
     device = str(local_device(torch.device(resolve_device(estimator.device)), group))
     n_samples = len(data)
-    shard = data if group is None else data.subset(np.arange(group.rank, n_samples, group.world_size))
+    shard = data
+    if group is not None:
+        shard = data.subset(np.arange(group.rank, n_samples, group.world_size))
     with warnings.catch_warnings():
         # An unsupported mixed_precision is reported once, by the training net.
         warnings.simplefilter("ignore", UserWarning)

@@ -351,7 +351,11 @@ def test_transfer_classifier_defaults_on_ants_and_bees():
 
 
 def test_a_frozen_backbone_computes_the_same_features_in_training():
-    """Check that a linear probe runs its frozen backbone in eval mode, dropout included."""
+    """Check that a linear probe runs its frozen backbone in eval mode, dropout included.
+
+    With ``augment`` set the backbone runs on every training batch (without
+    it, on cached features, it never runs in training at all).
+    """
     from skorch.callbacks import Callback
 
     seen = []
@@ -365,7 +369,8 @@ def test_a_frozen_backbone_computes_the_same_features_in_training():
     rng = np.random.RandomState(0)
     X = rng.randint(0, 256, size=(8, 32, 32, 3)).astype(np.uint8)
     TransferClassifier(
-        "timm/test_efficientnet", weights=None, image_size=32, max_epochs=2, callbacks=[Modes()]
+        "timm/test_efficientnet", weights=None, image_size=32, max_epochs=2, augment="light",
+        callbacks=[Modes()],
     ).fit(X, np.arange(8) % 2)
     assert seen and all(modes == {False} for modes in seen)
 
@@ -381,7 +386,7 @@ class _CountImages:
 
 
 def _count_backbone_images(clf, X, y, monkeypatch):
-    """Fit ``clf`` and return how many images its backbone saw, in training and in all."""
+    """Fit ``clf`` and return how many images its backbone received during the fit."""
     import sk_imgcls._transfer as transfer
 
     counter = _CountImages()
@@ -421,7 +426,7 @@ def test_linear_probe_runs_the_backbone_once_per_view(params, passes, n_epochs, 
 
 
 def test_cached_linear_probe_learns_and_keeps_a_plain_module():
-    """Check that the cached linear probe learns from the images: it separates two bright levels."""
+    """Check that the cached linear probe separates two brightness levels, in a plain module."""
     X, y = _images(n=32)
     clf = _small(max_epochs=20, lr=1e-2).fit(X, y)
     assert clf.score(X, y) >= 0.9
