@@ -145,8 +145,8 @@ class BaseImageClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
     def _extra_callbacks(self):
         return []
 
-    def _n_epochs(self):
-        """``max_epochs``, resolved where a subclass allows "auto"."""
+    def _n_epochs(self, n_samples):
+        """``max_epochs`` for ``n_samples`` training images, resolved where a subclass allows "auto"."""
         return self.max_epochs
 
     def _training_inputs(self, module, data, valid, group):
@@ -285,7 +285,9 @@ class BaseImageClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         valid = self._validation_data(X_val, y_val, sample_weight_val)
         if valid is None and self.early_stopping:
             check_stratified_split(y, self.validation_fraction)
-        epochs = 1 if incremental else self._n_epochs()
+        if not incremental or not hasattr(self, "max_epochs_"):
+            self.max_epochs_ = self._n_epochs(len(data))
+        epochs = 1 if incremental else self.max_epochs_
         if continuing:
             if not hasattr(self.net_, "optimizer_"):
                 # Unpickled without its optimizer state (see __getstate__).

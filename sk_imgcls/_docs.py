@@ -60,6 +60,10 @@ lr_schedule : {{"cosine", "onecycle", "plateau"}} or None, default={lr_schedule}
     (``OneCycleLR`` per batch, peaking at ``lr``), "plateau"
     (``ReduceLROnPlateau`` by 0.2 on the validation loss when there is
     validation data, else the training loss). None keeps ``lr`` constant.
+    "cosine" decays ``lr`` to near 0 over ``max_epochs_`` epochs (Loshchilov
+    and Hutter, "SGDR", ICLR 2017), so the last epochs refine what the
+    first ones found. Each ``fit`` starts the schedule anew; each
+    ``partial_fit`` call trains its one epoch at ``lr``.
 warmup_epochs : int, default={warmup_epochs}
     Epochs of linear warm-up (``LinearLR``) before the schedule; for
     "onecycle", the share of the rise. Not supported with "plateau".
@@ -135,6 +139,10 @@ classes_ : ndarray of shape (n_classes,)
 image_shape_ : tuple of int
     (height, width, n_channels) of the images the network takes, after any
     resize and crop.
+max_epochs_ : int
+    The epochs the last ``fit`` planned (early stopping may end it
+    sooner): ``max_epochs``, or the number "auto" chose. ``partial_fit``
+    runs one epoch and keeps the value, which sizes the ``lr_schedule``.
 n_iter_ : int
     Epochs run to the end.
 interrupted_epoch_ : int or None

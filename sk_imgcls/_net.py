@@ -1,5 +1,6 @@
 """The skorch net that trains every classifier of the package, and its schedules."""
 
+import copy
 import math
 import sys
 
@@ -68,6 +69,27 @@ def image_loader(dataset, *, batch_size, shuffle=False, sampler=None, **kwargs):
         generator=torch.Generator(),
         **kwargs,
     )
+
+
+def _without_scheduler(callback, copies):
+    """``callback`` (or a (name, callback) pair) as it is pickled.
+
+    A skorch ``LRScheduler`` after a fit holds a torch scheduler, which holds
+    the optimizer: pickled through it, the optimizer's state would be stored
+    (twice the weights, without skorch's CUDA-to-CPU remapping) even when
+    the net leaves the optimizer out. Each fit builds a new one
+    (``LRScheduler.on_train_begin``), so a copy without it is pickled;
+    ``copies`` maps each callback to its copy, so that a callback in both
+    ``callbacks`` and ``callbacks_`` stays one object.
+    """
+    if isinstance(callback, tuple):
+        return (callback[0], _without_scheduler(callback[1], copies))
+    if isinstance(callback, LRScheduler) and getattr(callback, "lr_scheduler_", None) is not None:
+        if callback not in copies:
+            copies[callback] = copy.copy(callback)
+            copies[callback].lr_scheduler_ = None
+        return copies[callback]
+    return callback
 
 
 class ImageClassifierNet(NeuralNetClassifier):
@@ -175,6 +197,10 @@ class ImageClassifierNet(NeuralNetClassifier):
             state = super().__getstate__()
         finally:
             self.__dict__.update(hidden)
+        copies = {}
+        for key in ("callbacks", "callbacks_"):
+            if state.get(key):
+                state[key] = [_without_scheduler(callback, copies) for callback in state[key]]
         if state.get("module") is self.__dict__.get("module_"):
             state["module"] = None
             state["_module_is_module_"] = True
@@ -258,7 +284,16 @@ class ImageClassifierNet(NeuralNetClassifier):
 
 
 def _warmup_then(optimizer, *, warmup_epochs, after):
-    """torch scheduler: linear warm-up over ``warmup_epochs``, then ``after(optimizer)``."""
+    """torch scheduler: linear warm-up over ``warmup_epochs``, then ``after(optimizer)``.
+
+    Every group starts again from its ``initial_lr`` (which torch's
+    schedulers record on first use): torch's schedulers compute each rate
+    from the current one, so a continued fit (``warm_start``,
+    ``partial_fit``) would otherwise start where the last schedule ended,
+    at a cosine's 0.
+    """
+    for group in optimizer.param_groups:
+        group["lr"] = group.get("initial_lr", group["lr"])
     main = after(optimizer)
     if warmup_epochs == 0:
         return main

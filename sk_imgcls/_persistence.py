@@ -19,6 +19,12 @@ _METADATA = "metadata.json"
 _WEIGHTS = "weights.safetensors"
 
 
+# Fitted ints (or None) stored as they are in the file's metadata.
+_FITTED_SCALARS = (
+    "n_features_in_", "n_features_out_", "n_iter_", "interrupted_epoch_", "depth_", "max_epochs_"
+)
+
+
 def _major(version):
     return version.split(".")[0]
 
@@ -194,7 +200,7 @@ def save(estimator, path):
         "image_shape_": list(estimator.image_shape_),
         "preprocess_": _encode_preprocess(estimator.preprocess_),
     }
-    for name in ("n_features_in_", "n_features_out_", "n_iter_", "interrupted_epoch_", "depth_"):
+    for name in _FITTED_SCALARS:
         value = getattr(estimator, name, "absent")
         if value is None or isinstance(value, (int, np.integer)):
             fitted[name] = None if value is None else int(value)
@@ -377,7 +383,7 @@ def load(path):
     module = module.to(memory_format=torch.channels_last).eval()
     estimator.image_shape_ = tuple(fitted["image_shape_"])
     estimator.preprocess_ = _decode_preprocess(fitted["preprocess_"])
-    for name in ("n_features_in_", "n_features_out_", "n_iter_", "interrupted_epoch_", "depth_"):
+    for name in _FITTED_SCALARS:
         if name in fitted:
             setattr(estimator, name, fitted[name])
     if "feature_names_in_" in fitted:
@@ -385,6 +391,10 @@ def load(path):
     if metadata["class"] == "PretrainedFeatures":
         estimator.module_ = module
         return estimator
+    if not hasattr(estimator, "max_epochs_"):
+        # Files written before max_epochs_ existed: their max_epochs was an
+        # int, or TransferClassifier's "auto", which does not depend on n_samples.
+        estimator.max_epochs_ = estimator._n_epochs(n_samples=1)
     data = InMemoryImages(torch.zeros((1, *estimator.image_shape_), dtype=torch.uint8))
     estimator.net_ = make_net(estimator, module, data, seed=0).initialize()
     estimator.net_.history = History(fitted["history_"])

@@ -350,7 +350,7 @@ max_epochs : int or "auto", default={max_epochs}
             and not self.cutmix
         )
 
-    def _n_epochs(self):
+    def _n_epochs(self, n_samples):
         if self.max_epochs == "auto":
             return 30 if self._caches_features() else 8
         return self.max_epochs

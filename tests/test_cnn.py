@@ -148,6 +148,36 @@ def test_grid_search_over_auto_and_int_depths(digits_images):
     assert clf.depth == "auto"
 
 
+@pytest.mark.parametrize(
+    "n_samples, epochs",
+    [(1, 30), (244, 30), (1347, 30), (20_000, 30), (30_000, 20), (60_000, 10),
+     (120_000, 5), (1_200_000, 1), (10_000_000, 1)],
+)
+def test_auto_max_epochs_trains_on_about_600000_images(n_samples, epochs):
+    """Check that max_epochs="auto" gives round(600,000 / n_samples) epochs, between 1 and 30."""
+    assert CNNClassifier()._n_epochs(n_samples) == epochs
+    assert CNNClassifier(max_epochs=7)._n_epochs(n_samples) == 7
+
+
+def test_auto_max_epochs_is_resolved_in_fit_and_works_in_a_grid(digits_images):
+    """Check that max_epochs="auto" is stored as max_epochs_, and mixes with ints in a grid."""
+    X, y = digits_images
+    clf = CNNClassifier(depth=1, width=2, random_state=0).fit(X[:40], y[:40])
+    assert clf.max_epochs == "auto"
+    assert clf.max_epochs_ == 30
+    assert clf.n_iter_ == 30
+    clf.set_params(max_epochs=2).fit(X[:40], y[:40])
+    assert (clf.max_epochs_, clf.n_iter_) == (2, 2)
+    search = GridSearchCV(
+        CNNClassifier(depth=1, width=2, random_state=0), {"max_epochs": ["auto", 1]}, cv=2
+    ).fit(X[:40], y[:40])
+    assert [p["max_epochs"] for p in search.cv_results_["params"]] == ["auto", 1]
+    with pytest.raises(ValueError, match="max_epochs"):
+        CNNClassifier(max_epochs="all").fit(X[:20], y[:20])
+    with pytest.raises(ValueError, match="max_epochs"):
+        CNNClassifier(max_epochs=0).fit(X[:20], y[:20])
+
+
 def test_image_size_resizes_arrays_of_any_size():
     """Check that image_size resizes every array to the network's shape, in fit and predict."""
     X, y = _blobs(shape=(10, 14))

@@ -1,5 +1,6 @@
 """Tests of the pickle-free model file (sk_imgcls._persistence)."""
 
+import hashlib
 import json
 import os
 import pickle
@@ -46,9 +47,27 @@ def test_cnn_round_trip_gives_identical_proba(cnn, saved, digits_images):
     assert np.array_equal(loaded.predict_proba(X[300:400]), cnn.predict_proba(X[300:400]))
     assert loaded.predict(X[:3]).tolist() == cnn.predict(X[:3]).tolist()
     assert loaded.n_iter_ == 1 and len(loaded.history_) == 1
+    assert loaded.max_epochs_ == cnn.max_epochs_
     names = cnn.classes_
     loaded.set_params(warm_start=True).fit(X[300:400], np.sort(names)[y[300:400] % len(names)])
     assert loaded.n_iter_ == 2
+
+
+def test_a_file_without_max_epochs_still_loads_and_trains_on(cnn, saved, digits_images):
+    """Check that a file written before max_epochs_ existed loads with max_epochs_ from max_epochs."""
+    with zipfile.ZipFile(saved) as archive:
+        metadata = json.loads(archive.read("metadata.json"))
+        manifest = json.loads(archive.read("manifest.json"))
+    del metadata["fitted"]["max_epochs_"]
+    content = json.dumps(metadata).encode()
+    manifest["sha256"]["metadata.json"] = hashlib.sha256(content).hexdigest()
+    _rewrite(saved, "metadata.json", content)
+    _rewrite(saved, "manifest.json", json.dumps(manifest).encode())
+    loaded = load(saved)
+    assert loaded.max_epochs_ == cnn.max_epochs
+    X, y = digits_images
+    loaded.set_params(warm_start=True).fit(X[:100], np.sort(cnn.classes_)[y[:100] % 10])
+    assert loaded.n_iter_ == 1 + cnn.max_epochs
 
 
 def test_transfer_and_features_round_trip(tmp_path):
@@ -85,7 +104,6 @@ def test_load_refuses_code_in_pickles(saved, tmp_path):
         load(evil)
     with zipfile.ZipFile(saved) as archive:
         manifest = json.loads(archive.read("manifest.json"))
-    import hashlib
 
     manifest["sha256"]["weights.safetensors"] = hashlib.sha256(payload).hexdigest()
     _rewrite(saved, "weights.safetensors", payload)

@@ -101,6 +101,17 @@ def test_3_pickle_holds_the_weights_once():
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
 
 
+def test_3_a_learning_rate_schedule_does_not_carry_the_optimizer_into_the_pickle(digits_images):
+    """Check that with the default cosine schedule the pickle stays the size of a constant rate's."""
+    X, y = digits_images
+    cosine = _small(lr_schedule="cosine").fit(X[:100], y[:100])
+    constant = _small(lr_schedule=None).fit(X[:100], y[:100])
+    assert len(pickle.dumps(cosine)) < 1.1 * len(pickle.dumps(constant))
+    loaded = pickle.loads(pickle.dumps(cosine))
+    assert dict(cosine.net_.callbacks_)["lr_schedule"].lr_scheduler_ is not None  # kept here
+    np.testing.assert_array_equal(loaded.predict_proba(X[:20]), cosine.predict_proba(X[:20]))
+
+
 def test_3_warm_start_pickles_keep_the_optimizer_state(digits_images):
     """Check that warm_start models keep Adam's state in the pickle, others drop it."""
     X, y = digits_images

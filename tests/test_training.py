@@ -185,6 +185,24 @@ def test_lr_schedules_change_the_learning_rate(schedule):
     assert "lr_schedule" in dict(clf.net_.callbacks_)
 
 
+def test_cnn_default_cosine_schedule_decays_per_epoch_and_restarts_in_partial_fit():
+    """Check CNNClassifier's default cosine epoch rates, and that partial_fit trains at lr."""
+    from skorch.callbacks import Callback
+
+    class RecordLR(Callback):
+        def on_epoch_begin(self, net, **kwargs):
+            net.history.record("lr", net.optimizer_.param_groups[0]["lr"])
+
+    X, y = _blobs()
+    clf = CNNClassifier(depth=1, width=4, max_epochs=4, lr=0.01, callbacks=[RecordLR()])
+    assert clf.lr_schedule == "cosine"
+    clf.fit(X, y)
+    expected = [0.01 * (1 + np.cos(np.pi * epoch / 4)) / 2 for epoch in range(4)]
+    np.testing.assert_allclose(clf.history_[:, "lr"], expected, rtol=1e-6)
+    clf.partial_fit(X, y)
+    assert clf.history_[-1, "lr"] == pytest.approx(0.01)
+
+
 def test_plateau_with_warmup_raises():
     """Check that warmup_epochs with the plateau schedule is refused."""
     X, y = _blobs()
