@@ -295,10 +295,10 @@ class CNNClassifier(BaseImageClassifier):
     _max_epochs_doc = """\
 max_epochs : int or "auto", default={max_epochs}
     Passes over the training data (fewer with early stopping). "auto":
-    enough passes to train on about 600,000 images in all, between 1 and
-    30 (30 up to 20,000 training images, 10 for 60,000, 1 from 1.2
-    million), so that small sets are fitted and the cost of a large one
-    stops growing with its size. The value used is ``max_epochs_``.
+    ``round(600_000 / n_samples)`` passes, between 1 and 30: 30 up to
+    20,000 training images, 10 for 60,000, 1 above 400,000. Small sets
+    are fitted, and the cost of a large one stops growing with its size.
+    The value used is ``max_epochs_``.
     Measured choices are in the benchmarks page."""
 
     def __init__(

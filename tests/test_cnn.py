@@ -151,7 +151,7 @@ def test_grid_search_over_auto_and_int_depths(digits_images):
 @pytest.mark.parametrize(
     "n_samples, epochs",
     [(1, 30), (244, 30), (1347, 30), (20_000, 30), (30_000, 20), (60_000, 10),
-     (120_000, 5), (1_200_000, 1), (10_000_000, 1)],
+     (120_000, 5), (300_000, 2), (400_001, 1), (1_200_000, 1), (10_000_000, 1)],
 )
 def test_auto_max_epochs_trains_on_about_600000_images(n_samples, epochs):
     """Check that max_epochs="auto" gives round(600,000 / n_samples) epochs, between 1 and 30."""
