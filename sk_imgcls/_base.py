@@ -146,7 +146,7 @@ class BaseImageClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
         return []
 
     def _n_epochs(self, n_samples):
-        """``max_epochs`` for ``n_samples`` training images, resolved where a subclass allows "auto"."""
+        """``max_epochs`` for ``n_samples`` training images ("auto" resolved by a subclass)."""
         return self.max_epochs
 
     def _training_inputs(self, module, data, valid, group):

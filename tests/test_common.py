@@ -18,7 +18,8 @@ CHECK_PARAMS = {
     # pixels. The checks' data are 2-feature blobs read as 1 x 2 images, which
     # the photo augmentation (shifts, flips, and the mirrored view of the
     # default linear probe on cached features) and flip TTA would scramble.
-    # A linear probe (the default freeze="backbone": batch norm in eval mode) without dropout, with all the data in one batch, makes every
+    # A linear probe (the default freeze="backbone": batch norm in eval
+    # mode) without dropout, with all the data in one batch, makes every
     # step the full-batch gradient of the weighted mean loss, so integer
     # sample weights and repeated rows train the same model
     # (check_sample_weight_equivalence_on_dense_data passes) and the result

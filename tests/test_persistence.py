@@ -54,7 +54,7 @@ def test_cnn_round_trip_gives_identical_proba(cnn, saved, digits_images):
 
 
 def test_a_file_without_max_epochs_still_loads_and_trains_on(cnn, saved, digits_images):
-    """Check that a file written before max_epochs_ existed loads with max_epochs_ from max_epochs."""
+    """Check that a file written before max_epochs_ existed takes max_epochs_ from max_epochs."""
     with zipfile.ZipFile(saved) as archive:
         metadata = json.loads(archive.read("metadata.json"))
         manifest = json.loads(archive.read("manifest.json"))

@@ -102,7 +102,7 @@ def test_3_pickle_holds_the_weights_once():
 
 
 def test_3_a_learning_rate_schedule_does_not_carry_the_optimizer_into_the_pickle(digits_images):
-    """Check that with the default cosine schedule the pickle stays the size of a constant rate's."""
+    """Check that with a cosine schedule the pickle stays the size of a constant rate's."""
     X, y = digits_images
     cosine = _small(lr_schedule="cosine").fit(X[:100], y[:100])
     constant = _small(lr_schedule=None).fit(X[:100], y[:100])
