@@ -9,8 +9,12 @@ PRESETS = ("light", "standard", "strong")
 
 
 def _pad(size):
-    """Padding of a random translation: an eighth of the side, at least 1 pixel."""
-    return max(1, size // 8)
+    """Padding of a random translation: an eighth of the side, at least 1 pixel.
+
+    None along a side of 1 pixel, which reflection padding cannot extend
+    (and a translation of which would only repeat the pixel).
+    """
+    return min(max(1, size // 8), size - 1)
 
 
 def make_augmentation(augment, image_shape, *, horizontal_flip):

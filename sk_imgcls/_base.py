@@ -449,10 +449,12 @@ or a list or 1-D array of file paths; or a list of PIL images
             self, X, reset=False, preprocess=self.preprocess_, image_shape=self._flat_image_shape()
         )
 
+        tta = self.tta if data.flippable else None
+
         def proba_of(forward, images):
-            if self.tta is None:
+            if tta is None:
                 return torch.softmax(forward(images), dim=1).cpu().numpy().astype(np.float64)
-            return mean_proba(forward, images, self.tta)
+            return mean_proba(forward, images, tta)
 
         proba = predict_batches(
             self.module_,

@@ -41,7 +41,9 @@ default={augment}
     tensor, in the input dtype, and must return a tensor of the same shape.
 horizontal_flip : bool, default={horizontal_flip}
     Whether the presets flip images left-right; switch it off for digits and
-    text.
+    text. Single-channel images one pixel high, as the rows of a 2-D X are
+    read without ``image_shape``, are never flipped: reversing a row of
+    features mirrors no picture.
 mixup : float >= 0, default={mixup}
     Alpha of ``torchvision.transforms.v2.MixUp`` on training batches (Zhang et
     al., 2018); 0 disables it.
@@ -70,7 +72,9 @@ warmup_epochs : int, default={warmup_epochs}
 tta : {{"flip", "crop", "flip_crop"}} or None, default={tta}
     Test-time augmentation: ``predict_proba`` averages the softmax over the
     image and its horizontal mirror ("flip"), four copies shifted by 1/8 of
-    the side ("crop"), or both (10 views).
+    the side ("crop"), or both (10 views). Not applied to single-channel
+    images one pixel high, as the rows of a 2-D X are read without
+    ``image_shape``: those are features, not pictures.
 warm_start : bool, default={warm_start}
     When True, ``fit`` on a fitted estimator continues training the current
     weights for ``max_epochs`` more epochs (same classes and image shape)

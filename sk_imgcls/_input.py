@@ -119,9 +119,16 @@ class ImageData(Dataset):
     lazy : bool
         True when images are decoded as they are read (files): worth
         DataLoader workers, and too costly to read all of just for statistics.
+    flippable : bool
+        False for feature rows: single-channel images one pixel high, as the
+        rows of a 2-D X are read without an ``image_shape``. A row of
+        features is not a picture, and reversing it is no mirror image of
+        anything: such data get no horizontal flips (augmentation, mirrored
+        views of cached features, test-time views).
     """
 
     lazy = False
+    flippable = True
 
     def __init__(self, y=None, sample_weight=None):
         self.y = y
@@ -163,7 +170,9 @@ class ImageData(Dataset):
 
     def subset(self, indices):
         """The images at ``indices`` (an int array), without labels or weights."""
-        return self._subset(indices)
+        subset = self._subset(indices)
+        subset.flippable = self.flippable
+        return subset
 
     def stats_sample(self, n_lazy, seed=0):
         """The images to estimate statistics from: all, or ``n_lazy`` random ones if lazy."""
@@ -341,6 +350,15 @@ def _check_fitted_shape(estimator, shape, resizes):
         )
 
 
+def is_feature_rows(image_shape):
+    """Whether images of ``image_shape`` (height, width, n_channels) are rows of features.
+
+    Single-channel images one pixel high are how the rows of a 2-D X are
+    read without an ``image_shape``: see ``ImageData.flippable``.
+    """
+    return image_shape[0] == 1 and image_shape[2] == 1
+
+
 def check_input(estimator, X, y="no_validation", *, reset, preprocess, image_shape=None):
     """Validate X of any kind once and return it as the network's input.
 
@@ -406,6 +424,7 @@ def check_input(estimator, X, y="no_validation", *, reset, preprocess, image_sha
         if not reset:
             _check_fitted_shape(estimator, images.shape[1:], preprocess is not None)
         data = InMemoryImages(_apply(preprocess, images_to_tensor(images)))
+        data.flippable = not is_feature_rows(images.shape[1:])
     else:
         items = _check_items(X, kind)
         if reset:

@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseImageClassifier
 from ._features import PretrainedFeatures
+from ._input import is_feature_rows
 from ._onnx_steps import (
     ClassifierGraph,
     EstimatorPreprocessing,
@@ -76,7 +77,10 @@ def _graph(transformers, final):
     flat_shape = None
     if flat is not None and hasattr(final, "n_features_in_"):
         flat_shape = resolve_image_shape(final.n_features_in_, flat)
-    return ClassifierGraph(steps, flat_shape, preprocess, module, final.tta)
+    tta = final.tta
+    if final.preprocess_ is None and is_feature_rows(final.image_shape_):
+        tta = None  # as predict_proba: no test-time views of rows of features
+    return ClassifierGraph(steps, flat_shape, preprocess, module, tta)
 
 
 def _unsupported_operators(exc):

@@ -119,7 +119,9 @@ def make_net(estimator, module, data, *, seed, valid=None, process_group=None):
     if valid is None and estimator.early_stopping:
         n_train -= math.ceil(estimator.validation_fraction * n_train)
     transform = make_augmentation(
-        estimator.augment, data.image_shape, horizontal_flip=estimator.horizontal_flip
+        estimator.augment,
+        data.image_shape,
+        horizontal_flip=estimator.horizontal_flip and data.flippable,
     )
     mix = make_batch_mix(estimator.mixup, estimator.cutmix, len(estimator.classes_))
     device = local_device(torch.device(resolve_device(estimator.device)), process_group)

@@ -358,7 +358,9 @@ max_epochs : int or "auto", default={max_epochs}
     def _training_inputs(self, module, data, valid, group):
         if not self._caches_features():
             return data, valid
-        data = embed_views(self, module.features, data, flip=self.horizontal_flip, group=group)
+        data = embed_views(
+            self, module.features, data, flip=self.horizontal_flip and data.flippable, group=group
+        )
         if valid is not None:
             valid = embed_views(self, module.features, valid, flip=False, group=group)
         return data, valid

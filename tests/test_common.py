@@ -15,11 +15,12 @@ import sk_imgcls
 CHECK_PARAMS = {
     # The defaults are sized for real work (a pretrained backbone at 288
     # pixels); the checks use timm's tiny random-init test network at 16
-    # pixels. The checks' data are 2-feature blobs read as 1 x 2 images, which
-    # the photo augmentation (shifts, flips, and the mirrored view of the
-    # default linear probe on cached features) and flip TTA would scramble.
-    # A linear probe (the default freeze="backbone": batch norm in eval
-    # mode) without dropout, with all the data in one batch, makes every
+    # pixels. The checks' data are 2-feature blobs read as 1 x 2 images: rows
+    # of features, which get no flips (no mirrored view of the cached
+    # features, no flip TTA; see ImageData.flippable), so the default
+    # horizontal_flip=True and tta="flip" are checked as they are. A linear
+    # probe (the default freeze="backbone": batch norm in eval mode) without
+    # dropout, with all the data in one batch, makes every
     # step the full-batch gradient of the weighted mean loss, so integer
     # sample weights and repeated rows train the same model
     # (check_sample_weight_equivalence_on_dense_data passes) and the result
@@ -38,9 +39,6 @@ CHECK_PARAMS = {
         batch_size=1024,
         lr=5e-2,
         max_epochs=6,
-        augment=None,
-        horizontal_flip=False,
-        tta=None,
     ),
     "PretrainedFeatures": dict(backbone="timm/test_efficientnet", weights=None, image_size=16),
 }

@@ -237,6 +237,51 @@ def test_tta_averages_over_views(tta, n_views):
     assert not np.allclose(plain, averaged)
 
 
+@pytest.mark.parametrize("tta", ["flip", "crop", "flip_crop"])
+def test_tta_skips_rows_of_features(tta):
+    """Check that rows of a 2-D X (read as 1 x n_features images) get no test-time views.
+
+    Reversing or shifting a row of features mirrors no picture: on
+    scikit-learn's blobs, flip TTA swaps the two features.
+    """
+    X, y = _blobs(shape=(6,))
+    clf = _small().fit(X, y)
+    plain = clf.predict_proba(X)
+    clf.set_params(tta=tta)
+    np.testing.assert_array_equal(clf.predict_proba(X), plain)
+    # The same values as 2 x 3 images are pictures: TTA applies.
+    images = _small(image_shape=(2, 3)).fit(X, y)
+    plain = images.predict_proba(X)
+    images.set_params(tta=tta)
+    assert not np.allclose(images.predict_proba(X), plain)
+
+
+def test_rows_of_features_are_not_flipped_in_training():
+    """Check that horizontal_flip leaves rows of features alone in the augmentation."""
+    X, y = _blobs(shape=(6,))
+
+    def steps(**params):
+        clf = _small(augment="light", max_epochs=1, **params).fit(X, y)
+        return [type(step) for step in clf.net_.augmentation.transform.transforms]
+
+    assert v2.RandomHorizontalFlip not in steps()
+    assert v2.RandomHorizontalFlip in steps(image_shape=(2, 3))
+
+
+@pytest.mark.parametrize("augment", ["light", "standard", "strong"])
+@pytest.mark.parametrize("shape", [(1, 6, 3), (6, 1, 3)])
+def test_presets_and_crop_tta_take_one_pixel_sides(augment, shape):
+    """Check that the shifts of presets and crop TTA leave a side of 1 pixel alone.
+
+    Reflection padding cannot extend a 1-pixel side (torch raised "Padding
+    size should be less than the corresponding input dimension").
+    """
+    X, y = _blobs(shape=shape)
+    clf = _small(augment=augment, tta="flip_crop", max_epochs=1).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 2) and np.isfinite(proba).all()
+
+
 def test_warm_start_continues_from_current_weights():
     """Check that warm_start=True refits from the trained weights, adding epochs."""
     X, y = _blobs()

@@ -425,6 +425,23 @@ def test_linear_probe_runs_the_backbone_once_per_view(params, passes, n_epochs, 
     assert clf.n_iter_ == n_epochs
 
 
+def test_rows_of_features_get_no_mirrored_views(monkeypatch):
+    """Check that the rows of a 2-D X are embedded once (no mirror view) and get no flip TTA.
+
+    With both, TransferClassifier() failed scikit-learn's
+    check_classifiers_train on its 2-feature blobs (0.807 < 0.83): the
+    mirror of a 1 x 2 image swaps the two features.
+    """
+    rng = np.random.RandomState(0)
+    y = np.arange(16) % 2
+    X = rng.normal(size=(16, 5)) + 2.0 * y[:, None]
+    clf = _small(max_epochs="auto")
+    assert _count_backbone_images(clf, X, y, monkeypatch) == len(X)
+    assert clf.tta == "flip"
+    proba = clf.predict_proba(X)
+    np.testing.assert_array_equal(proba, clf.set_params(tta=None).predict_proba(X))
+
+
 def test_cached_linear_probe_learns_and_keeps_a_plain_module():
     """Check that the cached linear probe separates two brightness levels, in a plain module."""
     X, y = _images(n=32)
