@@ -13,8 +13,11 @@ Data sets:
   ``fetch_fashion_mnist``'s cache);
 - ``fashion_mnist_6k``: 6,000 training and 4,000 test images of it (random,
   seed 0): a small set of 28x28 images;
+- ``fashion_mnist_6k_rgb``: the same as 3-channel images (gray in each);
 - ``ants_bees_64``: the ants-vs-bees photos (244 training, 153 validation,
-  ``../shared/data/hymenoptera``) as file paths, with ``image_size=64``.
+  ``../shared/data/hymenoptera``) as file paths, with ``image_size=64``;
+- ``ants_bees_32``: the same at ``image_size=32``, standing for small colour
+  photos.
 
 Contenders (names as printed):
 
@@ -23,6 +26,12 @@ Contenders (names as printed):
 - ``12 epochs``: ``max_epochs=12``;
 - ``30 epochs, constant lr``: ``max_epochs=30, lr_schedule=None``, the
   default before 2026-12-03.
+- ``label smoothing 0.1``: ``label_smoothing=0.1``;
+- ``batch 64`` and ``batch 64, lr 2e-3``: ``batch_size=64`` (with
+  ``lr=2e-3``);
+- ``adamw 5e-4``: ``optimizer="adamw", weight_decay=5e-4``;
+- ``augment light``: ``augment="light"`` (random shifts by up to an eighth
+  of the side, and horizontal flips).
 
 ``--per-epoch`` prints the test accuracy after every epoch (a callback that
 runs ``module_`` on the test images; the fit time then includes it).
@@ -72,10 +81,15 @@ def _fashion_mnist(n_train=None, n_test=None):
     )
 
 
-def _ants_bees_64():
+def _rgb(data):
+    X_train, y_train, X_test, y_test, params = data
+    return np.repeat(X_train[..., None], 3, -1), y_train, np.repeat(X_test[..., None], 3, -1), y_test, params
+
+
+def _ants_bees(size):
     X_train, y_train = load_image_folder(HYMENOPTERA / "train")
     X_test, y_test = load_image_folder(HYMENOPTERA / "val")
-    return X_train, y_train, X_test, y_test, {"image_size": 64}
+    return X_train, y_train, X_test, y_test, {"image_size": size}
 
 
 class TestAccuracy(Callback):
@@ -102,7 +116,9 @@ DATA = {
     "digits": _digits,
     "fashion_mnist": _fashion_mnist,
     "fashion_mnist_6k": lambda: _fashion_mnist(6000, 4000),
-    "ants_bees_64": _ants_bees_64,
+    "fashion_mnist_6k_rgb": lambda: _rgb(_fashion_mnist(6000, 4000)),
+    "ants_bees_64": lambda: _ants_bees(64),
+    "ants_bees_32": lambda: _ants_bees(32),
 }
 
 CONTENDERS = {
@@ -110,6 +126,11 @@ CONTENDERS = {
     "constant lr": {"lr_schedule": None},
     "12 epochs": {"max_epochs": 12},
     "30 epochs, constant lr": {"max_epochs": 30, "lr_schedule": None},
+    "label smoothing 0.1": {"label_smoothing": 0.1},
+    "batch 64": {"batch_size": 64},
+    "batch 64, lr 2e-3": {"batch_size": 64, "lr": 2e-3},
+    "adamw 5e-4": {"optimizer": "adamw", "weight_decay": 5e-4},
+    "augment light": {"augment": "light"},
 }
 
 

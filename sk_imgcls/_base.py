@@ -25,7 +25,7 @@ from ._targets import (
     encode,
     loss_weights,
 )
-from ._training import make_net, net_snapshot, restore_net, train_split
+from ._training import lr_schedule_of, make_net, net_snapshot, restore_net, train_split
 
 
 class BaseImageClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
@@ -296,6 +296,13 @@ class BaseImageClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
             self.net_.set_params(
                 train_split=train_split(self, seed, valid), process_group=group, sampler_seed=seed
             )
+            if not incremental and "lr_schedule" in dict(self.net_.callbacks_):
+                # A warm-start fit spans its own max_epochs_ over its own
+                # images: the schedule of the first fit (cosine's length,
+                # one-cycle's number of steps) would end too early or raise.
+                schedule = lr_schedule_of(self, data, valid)
+                if schedule is not None:
+                    self.net_.set_params(callbacks__lr_schedule=schedule.initialize())
             with seeded_torch(seed + self.n_iter_):
                 self.net_.partial_fit(data, y_encoded, epochs=epochs)
         else:

@@ -64,8 +64,10 @@ lr_schedule : {{"cosine", "onecycle", "plateau"}} or None, default={lr_schedule}
     validation data, else the training loss). None keeps ``lr`` constant.
     "cosine" decays ``lr`` to near 0 over ``max_epochs_`` epochs (Loshchilov
     and Hutter, "SGDR", ICLR 2017), so the last epochs refine what the
-    first ones found. Each ``fit`` starts the schedule anew; each
-    ``partial_fit`` call trains its one epoch at ``lr``.
+    first ones found. Each ``fit``, a ``warm_start`` one too, runs the
+    whole schedule over its own ``max_epochs_`` and images; each
+    ``partial_fit`` call trains its one epoch at the rate the schedule
+    starts from (``lr`` for "cosine" without warm-up).
 warmup_epochs : int, default={warmup_epochs}
     Epochs of linear warm-up (``LinearLR``) before the schedule; for
     "onecycle", the share of the rise. Not supported with "plateau".

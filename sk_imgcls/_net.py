@@ -308,7 +308,7 @@ def _constant_lr(opt):
 
 
 # skorch's LRScheduler passes last_epoch=-1 to a policy it builds at the start
-# of training; both schedules below always start from the first epoch.
+# of training; the schedules below always start from the first epoch.
 def _cosine(optimizer, *, warmup_epochs, max_epochs, last_epoch=-1):
     def cosine(opt):
         return lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, max_epochs - warmup_epochs))
@@ -318,6 +318,15 @@ def _cosine(optimizer, *, warmup_epochs, max_epochs, last_epoch=-1):
 
 def _constant(optimizer, *, warmup_epochs, last_epoch=-1):
     return _warmup_then(optimizer, warmup_epochs=warmup_epochs, after=_constant_lr)
+
+
+def _one_cycle(optimizer, *, max_lr, total_steps, pct_start, last_epoch=-1):
+    # skorch passes a continued fit's last_epoch = len(history) - 1, which
+    # torch's OneCycleLR reads as steps already taken: a warm-start fit then
+    # stepped past total_steps and raised. Every fit runs its own cycle.
+    return lr_scheduler.OneCycleLR(
+        optimizer, max_lr=max_lr, total_steps=total_steps, pct_start=pct_start
+    )
 
 
 def check_callbacks(callbacks):
@@ -386,7 +395,7 @@ def lr_schedule_callback(
         )
     if lr_schedule == "onecycle":
         return LRScheduler(
-            policy=lr_scheduler.OneCycleLR,
+            policy=_one_cycle,
             max_lr=lr,
             total_steps=max_epochs * math.ceil(n_train / batch_size),
             pct_start=warmup_epochs / max_epochs if warmup_epochs else 0.3,

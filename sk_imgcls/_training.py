@@ -37,20 +37,38 @@ def _silent(*args, **kwargs):
     """A sink that prints nothing (a module-level function, so the estimator pickles)."""
 
 
-def _callbacks(estimator, n_train, *, validates, verbose, process_group):
-    # Averaged over the processes first, so that everything after reads the
-    # same epoch on every process.
-    callbacks = [("average_metrics", AverageMetrics())] if process_group else []
-    schedule = lr_schedule_callback(
+def _n_train(estimator, data, valid):
+    """Images per epoch: ``data`` less the share early stopping holds out."""
+    n_train = len(data)
+    if valid is None and estimator.early_stopping:
+        n_train -= math.ceil(estimator.validation_fraction * n_train)
+    return n_train
+
+
+def lr_schedule_of(estimator, data, valid):
+    """The ``lr_schedule`` callback sized for ``estimator.max_epochs_`` epochs over ``data``.
+
+    Returns None for a constant rate; see
+    :func:`~sk_imgcls._net.lr_schedule_callback`.
+    """
+    validates = valid is not None or estimator.early_stopping
+    return lr_schedule_callback(
         estimator.lr_schedule,
         lr=estimator.lr,
         warmup_epochs=estimator.warmup_epochs,
         max_epochs=estimator.max_epochs_,
         batch_size=estimator.batch_size,
-        n_train=n_train,
+        n_train=_n_train(estimator, data, valid),
         monitor="valid_loss" if validates else "train_loss",
         patience=estimator.n_iter_no_change,
     )
+
+
+def _callbacks(estimator, data, valid, *, verbose, process_group):
+    # Averaged over the processes first, so that everything after reads the
+    # same epoch on every process.
+    callbacks = [("average_metrics", AverageMetrics())] if process_group else []
+    schedule = lr_schedule_of(estimator, data, valid)
     if schedule is not None:
         callbacks.append(("lr_schedule", schedule))
     callbacks += estimator._extra_callbacks()
@@ -115,9 +133,6 @@ def make_net(estimator, module, data, *, seed, valid=None, process_group=None):
     net : ImageClassifierNet
         Not yet initialized.
     """
-    n_train = len(data)
-    if valid is None and estimator.early_stopping:
-        n_train -= math.ceil(estimator.validation_fraction * n_train)
     transform = make_augmentation(
         estimator.augment,
         data.image_shape,
@@ -126,7 +141,6 @@ def make_net(estimator, module, data, *, seed, valid=None, process_group=None):
     mix = make_batch_mix(estimator.mixup, estimator.cutmix, len(estimator.classes_))
     device = local_device(torch.device(resolve_device(estimator.device)), process_group)
     num_workers = estimator.num_workers if data.lazy else 0
-    validates = valid is not None or estimator.early_stopping
     verbose = estimator.verbose if process_group is None or process_group.is_main else 0
     _, print_log = logging_callbacks(verbose)
     # Without skorch's table (colour codes), its print_log callback is off.
@@ -147,7 +161,7 @@ def make_net(estimator, module, data, *, seed, valid=None, process_group=None):
         iterator_valid__num_workers=num_workers,
         train_split=train_split(estimator, seed, valid),
         callbacks=_callbacks(
-            estimator, n_train, validates=validates, verbose=verbose, process_group=process_group
+            estimator, data, valid, verbose=verbose, process_group=process_group
         ),
         device=str(device),
         verbose=int(verbose),

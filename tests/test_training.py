@@ -203,6 +203,46 @@ def test_cnn_default_cosine_schedule_decays_per_epoch_and_restarts_in_partial_fi
     assert clf.history_[-1, "lr"] == pytest.approx(0.01)
 
 
+class _RecordLR(Callback):
+    """Record each epoch's starting learning rate in the history."""
+
+    def on_epoch_begin(self, net, **kwargs):
+        net.history.record("lr", net.optimizer_.param_groups[0]["lr"])
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "onecycle"])
+def test_warm_start_fits_run_a_schedule_sized_for_themselves(schedule):
+    """Check that each warm-start fit runs the whole schedule over its own epochs and images.
+
+    skorch passes a continued fit's epoch count to the scheduler as steps
+    already taken: one-cycle raised "Tried to step 13 times. The specified
+    number of total steps is 12" on the second fit, even with the same data;
+    and a cosine sized by the first fit ended early in a longer second one.
+    """
+    X, y = _blobs(n=64)
+    clf = _small(
+        lr_schedule=schedule, max_epochs=3, batch_size=16, lr=0.01, warm_start=True,
+        callbacks=[_RecordLR()],
+    )
+    clf.fit(X[:32], y[:32])
+    first = clf.history_[:, "lr"]
+    clf.fit(X[:32], y[:32])
+    np.testing.assert_allclose(clf.history_[3:, "lr"], first, rtol=1e-6)
+    clf.set_params(max_epochs=5)
+    clf.fit(X, y)
+    rates = clf.history_[6:, "lr"]
+    assert len(rates) == 5
+    if schedule == "cosine":
+        expected = [0.01 * (1 + np.cos(np.pi * epoch / 5)) / 2 for epoch in range(5)]
+        np.testing.assert_allclose(rates, expected, rtol=1e-6)
+    else:
+        # The rate peaks at lr 30% into the cycle (between two epoch starts),
+        # then anneals: above 1% of lr at the start of the last of five
+        # epochs, not past the cycle's end.
+        assert 0.008 < max(rates) <= 0.01
+        assert 1e-4 < rates[-1] < rates[-2] < max(rates)
+
+
 def test_plateau_with_warmup_raises():
     """Check that warmup_epochs with the plateau schedule is refused."""
     X, y = _blobs()
