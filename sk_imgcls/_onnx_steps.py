@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ._augment import tta_views
+from ._input import is_feature_rows
 
 # Pillow's and ATen's bicubic coefficient for antialiased resizing (Keys,
 # 1981); ATen's resize without antialiasing uses -0.75.
@@ -214,9 +215,13 @@ class ClassifierGraph(nn.Module):
         for step in self.steps:
             x = step(x)
         images = to_images(x, self.flat_shape)
+        # As predict_proba: rows of features (2-D input read as single-channel
+        # images one pixel high) get no test-time views. Decided on the
+        # traced input's rank and static row shape, not on dynamic sizes.
+        rows = x.ndim == 2 and (self.flat_shape is None or is_feature_rows(self.flat_shape))
         if self.preprocess is not None:
             images = self.preprocess(images)
-        views = [images] if self.tta is None else tta_views(images, self.tta)
+        views = [images] if self.tta is None or rows else tta_views(images, self.tta)
         # One pass over all views stacked on the batch axis: one copy of the
         # network in the graph.
         logits = self.module(torch.cat(views))

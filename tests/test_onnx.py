@@ -67,6 +67,32 @@ def test_dynamic_size_string_labels_and_tta():
         assert np.abs(proba - clf.predict_proba(images)).max() <= 1e-4
 
 
+@pytest.mark.parametrize("name", ["CNNClassifier", "TransferClassifier"])
+def test_rows_of_features_get_no_tta_in_the_graph(name):
+    """Check that a model fitted on 2-D rows exports predict_proba's no-TTA rule for rows."""
+    rng = np.random.default_rng(0)
+    y = np.arange(24) % 2
+    X = (rng.normal(size=(24, 6)) + 2.0 * y[:, None]).astype(np.float32)
+    if name == "CNNClassifier":
+        clf = CNNClassifier(width=4, max_epochs=1, tta="flip_crop", random_state=0)
+    else:
+        clf = TransferClassifier(
+            "timm/test_efficientnet", weights=None, image_size=16, max_epochs=1, random_state=0
+        )
+        assert clf.tta == "flip"
+    clf.fit(X, y)
+    proba = clf.predict_proba(X)
+    np.testing.assert_array_equal(proba, clone_fitted_without_tta(clf).predict_proba(X))
+    _, exported = _run(to_onnx(clf, X[:1]), X)
+    assert np.abs(exported - proba).max() <= 1e-4
+
+
+def clone_fitted_without_tta(clf):
+    import copy
+
+    return copy.deepcopy(clf).set_params(tta=None)
+
+
 def test_transfer_photo_parity(hymenoptera, photo_paths):
     """Check TransferClassifier's default backbone on ants/bees photos: onnxruntime matches predict_proba."""
     from sk_imgcls._image_io import open_image
