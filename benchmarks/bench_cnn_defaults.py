@@ -32,6 +32,8 @@ Contenders (names as printed):
 - ``adamw 5e-4``: ``optimizer="adamw", weight_decay=5e-4``;
 - ``augment light``: ``augment="light"`` (random shifts by up to an eighth
   of the side, and horizontal flips).
+- ``head avg`` and ``head flatten``: ``head="avg"`` (global average
+  pooling, the only head before 2026-12-03) and ``head="flatten"``.
 
 ``--per-epoch`` prints the test accuracy after every epoch (a callback that
 runs ``module_`` on the test images; the fit time then includes it).
@@ -131,6 +133,8 @@ CONTENDERS = {
     "batch 64, lr 2e-3": {"batch_size": 64, "lr": 2e-3},
     "adamw 5e-4": {"optimizer": "adamw", "weight_decay": 5e-4},
     "augment light": {"augment": "light"},
+    "head avg": {"head": "avg"},
+    "head flatten": {"head": "flatten"},
 }
 
 

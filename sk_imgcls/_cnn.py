@@ -56,11 +56,16 @@ class CNN(nn.Module):
         Number of output logits.
     depth, width, residual, dropout
         See :class:`CNNClassifier`.
+    head : {"avg", "flatten"}, default="avg"
+        How the last feature map reaches the linear layer: global average
+        pooling, or flattened with its spatial layout.
     mean, std : array-like of shape (n_channels,)
         Per-channel standardization, in input units.
     """
 
-    def __init__(self, image_shape, n_classes, *, depth, width, residual, dropout, mean, std):
+    def __init__(
+        self, image_shape, n_classes, *, depth, width, residual, dropout, mean, std, head="avg"
+    ):
         super().__init__()
         height, width_px, n_channels = image_shape
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
@@ -74,11 +79,12 @@ class CNN(nn.Module):
             in_channels = out_channels
             height, width_px = height // pool[0], width_px // pool[1]
         self.features = nn.Sequential(*blocks)
+        flatten = head == "flatten"
         self.head = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1),
+            nn.Identity() if flatten else nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
             nn.Dropout(dropout),
-            nn.Linear(in_channels, n_classes),
+            nn.Linear(in_channels * (height * width_px if flatten else 1), n_classes),
         )
 
     def forward(self, x):
@@ -143,6 +149,26 @@ def resolve_depth(depth, image_shape):
     return depth
 
 
+def last_map_side(image_shape, depth):
+    """The longer side, in pixels, of the feature map after ``depth`` blocks."""
+    height, width = image_shape[:2]
+    for _ in range(depth):
+        height, width = max(1, height // 2), max(1, width // 2)
+    return max(height, width)
+
+
+def resolve_head(head, image_shape, depth):
+    """The head of a ``head`` parameter for images of ``image_shape`` after ``depth`` blocks.
+
+    "auto" is "flatten" for single-channel images whose last feature map is
+    at most ``_AUTO_MAP_SIDE`` pixels on its longer side, else "avg".
+    """
+    if head != "auto":
+        return head
+    small = last_map_side(image_shape, depth) <= _AUTO_MAP_SIDE
+    return "flatten" if image_shape[2] == 1 and small else "avg"
+
+
 # max_epochs="auto" trains until the network has seen about this many
 # images (epochs times n_samples), at most _MAX_AUTO_EPOCHS epochs: small
 # sets get the epochs they need to fit, and the cost of a large one stops
@@ -192,8 +218,9 @@ class CNNClassifier(BaseImageClassifier):
     ``depth`` blocks of 3x3 convolution, batch normalization, ReLU (with an
     optional residual connection) and 2x2 max pooling, the first with
     ``width`` channels and each next one with twice as many; then global
-    average pooling, dropout and a linear layer. Trained on cross-entropy by
-    skorch's ``NeuralNetClassifier``.
+    average pooling or the flattened last feature map (``head``), dropout
+    and a linear layer. Trained on cross-entropy by skorch's
+    ``NeuralNetClassifier``.
 
     Parameters
     ----------
@@ -215,6 +242,18 @@ class CNNClassifier(BaseImageClassifier):
         shortcut (He et al., 2016).
     dropout : float in [0, 1), default=0.2
         Dropout probability before the linear head.
+    head : {{"auto", "avg", "flatten"}}, default="auto"
+        How the last feature map, of C channels and h x w pixels, reaches
+        the linear layer. "avg": global average pooling to C values (Lin et
+        al., "Network in Network", 2014), the same wherever in the image a
+        pattern appears: suited to photos, whose objects can be anywhere.
+        "flatten": the C * h * w values, which keep where each pattern is:
+        suited to aligned images (scanned digits and letters, centred
+        product shots), where position is informative. "auto": "flatten"
+        for single-channel images whose last map is at most 3 pixels on its
+        longer side (with ``depth="auto"``, all of them), "avg" otherwise.
+        The value used is ``head_``. Measured choices are in the
+        benchmarks page.
     image_shape : tuple of int or None, default=None
         How a 2-D X of shape (n_samples, n_features) is read: ``(height,
         width)`` or ``(height, width, n_channels)``, row-major and channels
@@ -235,6 +274,8 @@ class CNNClassifier(BaseImageClassifier):
     depth_ : int
         The number of convolution blocks of ``module_``: ``depth``, or the
         depth "auto" chose for ``image_shape_``.
+    head_ : {{"avg", "flatten"}}
+        The head of ``module_``: ``head``, or the one "auto" chose.
     preprocess_ : sk_imgcls._input.ResizeImages or None
         The resize to ``image_size``; None without one.
     module_ : torch.nn.Module
@@ -287,6 +328,7 @@ class CNNClassifier(BaseImageClassifier):
         "width": [Interval(Integral, 1, None, closed="left")],
         "residual": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "head": [StrOptions({"auto", "avg", "flatten"})],
         "image_shape": [tuple, list, None],
         "image_size": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
         "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
@@ -308,6 +350,7 @@ max_epochs : int or "auto", default={max_epochs}
         width=32,
         residual=False,
         dropout=0.2,
+        head="auto",
         image_shape=None,
         image_size=None,
         lr=1e-3,
@@ -369,6 +412,7 @@ max_epochs : int or "auto", default={max_epochs}
         self.width = width
         self.residual = residual
         self.dropout = dropout
+        self.head = head
         self.image_shape = image_shape
         self.image_size = image_size
 
@@ -386,11 +430,13 @@ max_epochs : int or "auto", default={max_epochs}
 
     def _build_module(self, backbone, data, n_classes):
         self.depth_ = resolve_depth(self.depth, data.image_shape)
+        self.head_ = resolve_head(self.head, data.image_shape, self.depth_)
         mean, std = _channel_stats(data, self.num_workers)
         return CNN(
             data.image_shape,
             n_classes,
             depth=self.depth_,
+            head=self.head_,
             width=self.width,
             residual=self.residual,
             dropout=self.dropout,

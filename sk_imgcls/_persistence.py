@@ -204,6 +204,8 @@ def save(estimator, path):
         value = getattr(estimator, name, "absent")
         if value is None or isinstance(value, (int, np.integer)):
             fitted[name] = None if value is None else int(value)
+    if hasattr(estimator, "head_"):
+        fitted["head_"] = str(estimator.head_)
     if hasattr(estimator, "feature_names_in_"):
         fitted["feature_names_in_"] = [str(n) for n in estimator.feature_names_in_]
     if hasattr(estimator, "classes_"):
@@ -282,6 +284,8 @@ def _rebuild_module(estimator, fitted):
             tuple(fitted["image_shape_"]),
             len(estimator.classes_),
             depth=fitted["depth_"],
+            # Files written before head_ existed had global average pooling.
+            head=fitted.get("head_", "avg"),
             width=estimator.width,
             residual=estimator.residual,
             dropout=estimator.dropout,
@@ -367,6 +371,10 @@ def load(path):
     except Exception as exc:
         raise ValueError(f"{os.fspath(path)!r}: the weights cannot be read ({exc}).") from exc
     params = {name: _decode_value(value) for name, value in metadata["params"].items()}
+    if metadata["class"] == "CNNClassifier":
+        # Written before the head parameter: global average pooling, which a
+        # clone or a new fit should keep.
+        params.setdefault("head", "avg")
     if "cuda" in str(params.get("device", "")) and not torch.cuda.is_available():
         warnings.warn(
             f"The model was fitted with device={params['device']!r}; no GPU is available, "
@@ -383,6 +391,8 @@ def load(path):
     module = module.to(memory_format=torch.channels_last).eval()
     estimator.image_shape_ = tuple(fitted["image_shape_"])
     estimator.preprocess_ = _decode_preprocess(fitted["preprocess_"])
+    if metadata["class"] == "CNNClassifier":
+        estimator.head_ = fitted.get("head_", "avg")
     for name in _FITTED_SCALARS:
         if name in fitted:
             setattr(estimator, name, fitted[name])

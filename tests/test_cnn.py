@@ -111,6 +111,42 @@ def test_auto_depth_stops_when_the_map_is_at_most_3_pixels(shape, depth):
     assert len(clf.module_.features) == depth
 
 
+@pytest.mark.parametrize(
+    "shape, params, head, n_inputs",
+    [
+        # Single-channel, last map at most 3 pixels: flattened (C * h * w).
+        ((8, 8), {}, "flatten", 4 * 2 * 2),  # depth 2: a 2x2 map of 4 channels
+        ((28, 28), {}, "flatten", 8 * 3 * 3),  # depth 3: 3x3 map of 8 channels
+        ((1, 10), {}, "flatten", 4 * 1 * 2),
+        # Colour: global average pooling.
+        ((32, 32, 3), {}, "avg", 16),
+        # A large map (depth 1 on 28x28 leaves 14x14): global average pooling.
+        ((28, 28), {"depth": 1}, "avg", 2),
+        # Explicit values are kept.
+        ((32, 32, 3), {"head": "flatten"}, "flatten", 16 * 2 * 2),
+        ((28, 28), {"head": "avg"}, "avg", 8),
+    ],
+)
+def test_auto_head_flattens_small_single_channel_maps(shape, params, head, n_inputs):
+    """Check head="auto": "flatten" for gray images with a last map of <= 3 pixels, else "avg"."""
+    X = np.random.RandomState(0).randint(0, 256, size=(4, *shape)).astype(np.uint8)
+    clf = CNNClassifier(width=2, max_epochs=1, random_state=0, **params).fit(X, [0, 1, 0, 1])
+    assert clf.head_ == head
+    assert clf.module_.head[-1].in_features == n_inputs
+    assert clf.predict_proba(X).shape == (4, 2)
+
+
+def test_head_in_a_grid_and_bad_values(digits_images):
+    """Check that "auto" and explicit heads mix in a grid, and that an unknown head raises."""
+    X, y = digits_images
+    search = GridSearchCV(
+        CNNClassifier(width=4, max_epochs=1, random_state=0), {"head": ["auto", "avg"]}, cv=2
+    ).fit(X[:200], y[:200])
+    assert [p["head"] for p in search.cv_results_["params"]] == ["auto", "avg"]
+    with pytest.raises(ValueError, match="'head' parameter .* 'flatten'"):
+        CNNClassifier(head="max").fit(X[:20], y[:20])
+
+
 def test_an_explicit_depth_is_kept_within_what_the_images_allow():
     """Check that an int depth is used as given, up to one block past a 1x1 map."""
     X = np.zeros((4, 8, 8), dtype=np.uint8)

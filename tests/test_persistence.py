@@ -70,6 +70,30 @@ def test_a_file_without_max_epochs_still_loads_and_trains_on(cnn, saved, digits_
     assert loaded.n_iter_ == 1 + cnn.max_epochs
 
 
+def test_head_round_trips_and_files_without_it_load_with_average_pooling(tmp_path, digits_images):
+    """Check that head_ is in the file, and that a file written before it loads as "avg"."""
+    X, y = digits_images
+    for head in ("flatten", "avg"):
+        clf = CNNClassifier(width=4, max_epochs=1, head=head, random_state=0).fit(X[:100], y[:100])
+        save(clf, tmp_path / head)
+        loaded = load(tmp_path / head)
+        assert loaded.head_ == head
+        assert np.array_equal(loaded.predict_proba(X[100:150]), clf.predict_proba(X[100:150]))
+    path = tmp_path / "avg"
+    with zipfile.ZipFile(path) as archive:
+        metadata = json.loads(archive.read("metadata.json"))
+        manifest = json.loads(archive.read("manifest.json"))
+    del metadata["fitted"]["head_"]
+    del metadata["params"]["head"]
+    content = json.dumps(metadata).encode()
+    manifest["sha256"]["metadata.json"] = hashlib.sha256(content).hexdigest()
+    _rewrite(path, "metadata.json", content)
+    _rewrite(path, "manifest.json", json.dumps(manifest).encode())
+    old = load(path)
+    assert old.head_ == "avg" and old.head == "avg"
+    assert np.array_equal(old.predict_proba(X[100:150]), clf.predict_proba(X[100:150]))
+
+
 def test_transfer_and_features_round_trip(tmp_path):
     """Check identical predict_proba and transform after a round trip through the file."""
     rng = np.random.default_rng(0)
