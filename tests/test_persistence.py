@@ -39,6 +39,21 @@ def _rewrite(path, member, content):
             archive.writestr(name, data)
 
 
+def _without(path, *, fitted=(), params=()):
+    """Make a model file as an older sk_imgcls wrote it: without some fitted attributes and params."""
+    with zipfile.ZipFile(path) as archive:
+        metadata = json.loads(archive.read("metadata.json"))
+        manifest = json.loads(archive.read("manifest.json"))
+    for name in fitted:
+        del metadata["fitted"][name]
+    for name in params:
+        del metadata["params"][name]
+    content = json.dumps(metadata).encode()
+    manifest["sha256"]["metadata.json"] = hashlib.sha256(content).hexdigest()
+    _rewrite(path, "metadata.json", content)
+    _rewrite(path, "manifest.json", json.dumps(manifest).encode())
+
+
 def test_cnn_round_trip_gives_identical_proba(cnn, saved, digits_images):
     """Check that a loaded CNNClassifier has the same params, labels and probabilities, and trains on."""
     X, y = digits_images
@@ -55,14 +70,7 @@ def test_cnn_round_trip_gives_identical_proba(cnn, saved, digits_images):
 
 def test_a_file_without_max_epochs_still_loads_and_trains_on(cnn, saved, digits_images):
     """Check that a file written before max_epochs_ existed takes max_epochs_ from max_epochs."""
-    with zipfile.ZipFile(saved) as archive:
-        metadata = json.loads(archive.read("metadata.json"))
-        manifest = json.loads(archive.read("manifest.json"))
-    del metadata["fitted"]["max_epochs_"]
-    content = json.dumps(metadata).encode()
-    manifest["sha256"]["metadata.json"] = hashlib.sha256(content).hexdigest()
-    _rewrite(saved, "metadata.json", content)
-    _rewrite(saved, "manifest.json", json.dumps(manifest).encode())
+    _without(saved, fitted=["max_epochs_"])
     loaded = load(saved)
     assert loaded.max_epochs_ == cnn.max_epochs
     X, y = digits_images
@@ -80,15 +88,7 @@ def test_head_round_trips_and_files_without_it_load_with_average_pooling(tmp_pat
         assert loaded.head_ == head
         assert np.array_equal(loaded.predict_proba(X[100:150]), clf.predict_proba(X[100:150]))
     path = tmp_path / "avg"
-    with zipfile.ZipFile(path) as archive:
-        metadata = json.loads(archive.read("metadata.json"))
-        manifest = json.loads(archive.read("manifest.json"))
-    del metadata["fitted"]["head_"]
-    del metadata["params"]["head"]
-    content = json.dumps(metadata).encode()
-    manifest["sha256"]["metadata.json"] = hashlib.sha256(content).hexdigest()
-    _rewrite(path, "metadata.json", content)
-    _rewrite(path, "manifest.json", json.dumps(manifest).encode())
+    _without(path, fitted=["head_"], params=["head"])
     old = load(path)
     assert old.head_ == "avg" and old.head == "avg"
     assert np.array_equal(old.predict_proba(X[100:150]), clf.predict_proba(X[100:150]))
