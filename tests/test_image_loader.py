@@ -206,8 +206,13 @@ def test_skip_leaves_out_every_bad_file_with_one_warning(tmp_path, n_jobs):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         images = loader.transform(paths)
-    assert len(caught) == 1 and issubclass(caught[0].category, UserWarning)
-    message = str(caught[0].message)
+    # Only the loader's own warnings: joblib's workers (n_jobs=2) may warn
+    # about themselves while "always" records everything (seen once in CI).
+    ours = [w for w in caught if "ImageLoader" in str(w.message) or "skipped" in str(w.message)]
+    assert len(ours) == 1 and issubclass(ours[0].category, UserWarning), [
+        f"{w.category.__name__}: {w.message}" for w in caught
+    ]
+    message = str(ours[0].message)
     assert "skipped 6 of 10 files" in message
     for path, kind in zip(bad, sorted(BAD_FILES)):
         assert repr(path) in message and BAD_FILES[kind] in message
