@@ -67,17 +67,15 @@ class CNN(nn.Module):
         self, image_shape, n_classes, *, depth, width, residual, dropout, mean, std, head="avg"
     ):
         super().__init__()
-        height, width_px, n_channels = image_shape
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+        pools, (height, width_px) = block_pools(image_shape, depth)
         blocks = []
-        in_channels = n_channels
-        for i in range(depth):
-            pool = (2 if height > 1 else 1, 2 if width_px > 1 else 1)
+        in_channels = image_shape[2]
+        for i, pool in enumerate(pools):
             out_channels = width * 2**i
             blocks.append(ConvBlock(in_channels, out_channels, residual=residual, pool=pool))
             in_channels = out_channels
-            height, width_px = height // pool[0], width_px // pool[1]
         self.features = nn.Sequential(*blocks)
         flatten = head == "flatten"
         self.head = nn.Sequential(
@@ -96,9 +94,10 @@ class CNN(nn.Module):
 
 
 # depth="auto" adds blocks until the longer side of the feature map is at
-# most this many pixels, so that global average pooling sees a small map
-# rather than averaging a large layout away; at most _MAX_AUTO_DEPTH blocks
-# (512 channels in the last one at the default width).
+# most this many pixels, so that the head sees a small map (global average
+# pooling does not average a large layout away; a flattened map stays small,
+# and head="auto" flattens single-channel maps this small); at most
+# _MAX_AUTO_DEPTH blocks (512 channels in the last one at the default width).
 _AUTO_MAP_SIDE = 3
 _MAX_AUTO_DEPTH = 5
 
@@ -149,12 +148,30 @@ def resolve_depth(depth, image_shape):
     return depth
 
 
+def block_pools(image_shape, depth):
+    """The max-pooling kernel of each of ``depth`` blocks, and the last map's size.
+
+    Each block halves (rounding down) every spatial axis longer than 1 pixel.
+
+    Returns
+    -------
+    pools : list of (int, int)
+        The (height, width) kernel of each block's pooling, 1 or 2.
+    map_size : (int, int)
+        (height, width) in pixels of the feature map after the last block.
+    """
+    height, width = image_shape[:2]
+    pools = []
+    for _ in range(depth):
+        pool = (2 if height > 1 else 1, 2 if width > 1 else 1)
+        pools.append(pool)
+        height, width = height // pool[0], width // pool[1]
+    return pools, (height, width)
+
+
 def last_map_side(image_shape, depth):
     """The longer side, in pixels, of the feature map after ``depth`` blocks."""
-    height, width = image_shape[:2]
-    for _ in range(depth):
-        height, width = max(1, height // 2), max(1, width // 2)
-    return max(height, width)
+    return max(block_pools(image_shape, depth)[1])
 
 
 def resolve_head(head, image_shape, depth):
@@ -228,8 +245,9 @@ class CNNClassifier(BaseImageClassifier):
         Number of convolution blocks. Each one halves the height and width
         (an axis of length 1 is left as is). "auto" stacks blocks until the
         longer side of the last feature map is 3 pixels or fewer, so that
-        the global average pooling before the head does not average a large
-        layout away: 1 block for images up to 7 pixels, 2 for 8x8, 3 for
+        the head sees a small map (global average pooling does not average
+        a large layout away, and a flattened map stays at 9 values per
+        channel at most): 1 block for images up to 7 pixels, 2 for 8x8, 3 for
         28x28, 4 for 32x32 and 5 (the most "auto" chooses) for 64x64 and
         larger.
         The value used is ``depth_``. An int larger than the images allow
