@@ -13,7 +13,11 @@ Data sets (the first three need ``../shared/data/hymenoptera``):
   64x64 and 32x32 (bicubic), as uint8 arrays: small colour photos;
 - ``fashion_mnist``: 2,000 training and 1,000 test images of Fashion-MNIST
   (random, seed 0), 28x28 grayscale repeated to RGB (the Debian package
-  ``dataset-fashion-mnist`` or ``fetch_fashion_mnist``'s cache).
+  ``dataset-fashion-mnist`` or ``fetch_fashion_mnist``'s cache);
+  ``fashion_mnist_seed1`` and ``_seed2``: two other random subsets of the
+  same sizes (seeds 1 and 2);
+- ``digits``: scikit-learn's 8x8 digits (stratified 75/25 split,
+  ``random_state=0``), scaled to 0-255 and repeated to RGB: tiny images.
 
 Contenders (names as printed):
 
@@ -39,7 +43,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 
 from sk_imgcls import PretrainedFeatures, TransferClassifier
@@ -65,16 +71,25 @@ def _ants_bees(side=None):
     return X_train, y_train, X_test, y_test
 
 
-def _fashion_mnist(n_train=2000, n_test=1000):
+def _rgb(images):
+    return np.repeat(images[..., None], 3, axis=-1)
+
+
+def _fashion_mnist(n_train=2000, n_test=1000, seed=0):
     train, test = fetch_fashion_mnist(subset="train"), fetch_fashion_mnist(subset="test")
-    rng = np.random.RandomState(0)
+    rng = np.random.RandomState(seed)
     i = rng.choice(len(train.target), n_train, replace=False)
     j = rng.choice(len(test.target), n_test, replace=False)
+    return _rgb(train.images[i]), train.target[i], _rgb(test.images[j]), test.target[j]
 
-    def rgb(images):
-        return np.repeat(images[..., None], 3, axis=-1)
 
-    return rgb(train.images[i]), train.target[i], rgb(test.images[j]), test.target[j]
+def _digits():
+    X, y = load_digits(return_X_y=True)
+    images = _rgb(np.round(X.reshape(-1, 8, 8) * (255 / 16)).astype(np.uint8))
+    X_train, X_test, y_train, y_test = train_test_split(
+        images, y, test_size=0.25, stratify=y, random_state=0
+    )
+    return X_train, y_train, X_test, y_test
 
 
 DATA = {
@@ -82,6 +97,9 @@ DATA = {
     "ants_bees_64": lambda: _ants_bees(64),
     "ants_bees_32": lambda: _ants_bees(32),
     "fashion_mnist": _fashion_mnist,
+    "fashion_mnist_seed1": lambda: _fashion_mnist(seed=1),
+    "fashion_mnist_seed2": lambda: _fashion_mnist(seed=2),
+    "digits": _digits,
 }
 
 

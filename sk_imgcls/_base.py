@@ -34,10 +34,11 @@ class BaseImageClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
     Subclasses pass the shared training parameters to ``__init__`` and
     define:
 
-    - ``_prepare(self)``: called once per new fit, under the fit's seed;
-      returns ``(preprocess, backbone)``, the per-image preprocessing of
-      :func:`~sk_imgcls._input.check_input` (None keeps the images' size) and
-      whatever ``_build_module`` needs besides the data (or None);
+    - ``_prepare(self, X)``: called once per new fit (X as given to it),
+      under the fit's seed; returns ``(preprocess, backbone)``, the
+      per-image preprocessing of :func:`~sk_imgcls._input.check_input`
+      (None keeps the images' size) and whatever ``_build_module`` needs
+      besides the data (or None);
     - ``_build_module(self, backbone, data, n_classes)``: the initialized
       ``torch.nn.Module`` mapping a batch of images (n, height, width,
       n_channels) to logits (n, n_classes);
@@ -259,7 +260,7 @@ class BaseImageClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
                 )
         else:
             with seeded_torch(seed):
-                preprocess, backbone = self._prepare()
+                preprocess, backbone = self._prepare(X)
             data, y = check_input(
                 self, X, y, reset=True, preprocess=preprocess,
                 image_shape=self._flat_image_shape(),

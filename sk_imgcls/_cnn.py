@@ -442,7 +442,7 @@ max_epochs : int or "auto", default={max_epochs}
             return max(1, min(_MAX_AUTO_EPOCHS, round(_AUTO_IMAGES_SEEN / n_samples)))
         return self.max_epochs
 
-    def _prepare(self):
+    def _prepare(self, X):
         size = check_size(self.image_size, name="image_size")
         return (None if size is None else ResizeImages(size)), None
 

@@ -322,6 +322,46 @@ def _common_size(paths):
     return next(iter(sizes))
 
 
+# Files whose headers median_shorter_side reads, spread evenly over X.
+_N_SIZE_FILES = 256
+
+
+def median_shorter_side(X, image_shape=None):
+    """The median shorter side, in pixels, of the images of X; None if X is not images.
+
+    Arrays are read from their shape (flat 2-D rows through ``image_shape``,
+    else as images 1 pixel high), PIL images from their size, and paths from
+    the headers of at most ``_N_SIZE_FILES`` files spread over X (no pixel is
+    decoded). What X is not is left to :func:`check_input` to name.
+
+    Raises
+    ------
+    ValueError
+        For a single path or image, or paths that hold other objects (as
+        :func:`check_input` does).
+    sk_imgcls.ImageReadError
+        If a file's header cannot be read.
+    """
+    if hasattr(X, "iloc") and getattr(X, "ndim", 2) == 1:
+        X = X.to_numpy()
+    kind = _kind(X)
+    if kind == "array":
+        try:
+            shape = np.shape(X)
+        except ValueError:  # ragged nested lists
+            return None
+        if len(shape) == 2:
+            return min((image_shape or (1, shape[1]))[:2])
+        return min(shape[1:3]) if len(shape) in (3, 4) else None
+    items = _check_items(X, kind)
+    chosen = np.unique(np.linspace(0, len(items) - 1, min(len(items), _N_SIZE_FILES)).astype(int))
+    if kind == "pil":
+        sides = [min(items[i].size) for i in chosen]
+    else:
+        sides = [min(read_image_size(items[i])) for i in chosen]
+    return int(np.median(sides))
+
+
 def _file_mode(estimator, reset, kind):
     """Pillow mode files and PIL images decode to: RGB, or the fitted channel count's."""
     if reset:

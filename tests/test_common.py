@@ -13,8 +13,8 @@ import sk_imgcls
 # Instance settings, each with its reason; every other estimator is checked
 # with its defaults.
 CHECK_PARAMS = {
-    # The defaults are sized for real work (a pretrained backbone at 288
-    # pixels); the checks use timm's tiny random-init test network at 16
+    # The defaults are sized for real work (a pretrained backbone at 224 or
+    # 288 pixels); the checks use timm's tiny random-init test network at 16
     # pixels. The checks' data are 2-feature blobs read as 1 x 2 images: rows
     # of features, which get no flips (no mirrored view of the cached
     # features, no flip TTA; see ImageData.flippable), so the default

@@ -184,3 +184,16 @@ def test_dataloader_workers_do_not_change_the_model(photo_paths):
         for workers in (0, 2)
     ]
     np.testing.assert_array_equal(probas[0], probas[1])
+
+
+def test_median_shorter_side_reads_every_kind_of_array():
+    """Check the size image_size="auto" reads: rows, gray and colour arrays, ragged lists."""
+    from sk_imgcls._input import median_shorter_side
+
+    assert median_shorter_side(np.zeros((5, 12))) == 1  # rows: 1 x 12 images
+    assert median_shorter_side(np.zeros((5, 12)), image_shape=(3, 4)) == 3
+    assert median_shorter_side(np.zeros((5, 30, 20))) == 20
+    assert median_shorter_side(np.zeros((5, 30, 40, 3))) == 30
+    # What is not images is left to check_input to name.
+    assert median_shorter_side([np.zeros((3, 3)), np.zeros((4, 5))]) is None
+    assert median_shorter_side(np.zeros(5)) is None

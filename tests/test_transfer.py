@@ -14,7 +14,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline, make_pipeline
 from skorch.callbacks import Callback
 
-from sk_imgcls import PretrainedFeatures, TransferClassifier, load_backbone
+from sk_imgcls import ImageReadError, PretrainedFeatures, TransferClassifier, load_backbone
 from sk_imgcls.datasets import load_image_folder
 
 HYMENOPTERA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hymenoptera"
@@ -66,18 +66,80 @@ def test_grayscale_becomes_three_channels():
 def test_preprocessing_matches_the_weights_config():
     """Check that the default backbone resizes to 256, crops 224, bicubic, mean=std=0.5.
 
-    With image_size=None; the default image_size=288 keeps the crop ratio.
+    With image_size=None; image_size="auto" keeps the crop ratio at 288 on photos.
     """
     # _prepare builds what fit would (preprocessing and backbone) without
     # training the default backbone at 224 or 288 pixels.
-    preprocess, backbone = TransferClassifier(image_size=None)._prepare()
+    photos, _ = _images(4, size=(300, 400))
+    preprocess, backbone = TransferClassifier(image_size=None)._prepare(photos)
     config = backbone.config
     assert (preprocess.crop, preprocess.resize) == (224, round(224 / config.crop_pct))
-    preprocess, _ = TransferClassifier()._prepare()
+    preprocess, _ = TransferClassifier()._prepare(photos)
     assert (preprocess.crop, preprocess.resize) == (288, round(288 / config.crop_pct))
     assert preprocess.interpolation.value == "bicubic"
     assert preprocess.output_shape(1) == (288, 288, 3)
     assert config.mean == (0.5, 0.5, 0.5) and config.std == (0.5, 0.5, 0.5)
+
+
+@pytest.mark.parametrize(
+    "size, expected",
+    [
+        ((300, 400), 288),  # photos: FixRes, 9/7 of the weights' 224
+        ((224, 500), 288),  # the shorter side at the weights' size
+        ((223, 500), 224),  # below it: the weights' own size
+        ((32, 32), 224),
+        ((28, 28), 224),
+    ],
+)
+def test_auto_image_size_follows_the_images_shorter_side(size, expected):
+    """Check image_size="auto": 288 for images at least 224 pixels, 224 for smaller ones."""
+    X, _ = _images(4, size=size, channels=1)
+    preprocess, _ = TransferClassifier()._prepare(X)
+    assert preprocess.crop == expected
+    preprocess, _ = TransferClassifier()._prepare(X[..., 0])
+    assert preprocess.crop == expected
+
+
+def test_auto_image_size_reads_paths_and_pil_images_without_decoding(tmp_path):
+    """Check that "auto" takes the median shorter side of files (headers) and PIL images."""
+    rng = np.random.RandomState(0)
+    paths = []
+    # Two of five files are large: the median shorter side is small.
+    for i, (h, w) in enumerate([(400, 300), (500, 600), (40, 60), (50, 30), (64, 64)]):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(rng.randint(0, 255, (h, w, 3), dtype=np.uint8)).save(path)
+        paths.append(path)
+    features = PretrainedFeatures("resnet18", weights=None).fit(paths[:3] + paths[3:])
+    assert features.image_size_ == 224
+    assert features.transform(paths[:2]).shape == (2, 512)
+    assert PretrainedFeatures("resnet18", weights=None).fit(paths[:2]).image_size_ == 288
+    pil = [Image.open(path) for path in paths[:3]]
+    assert PretrainedFeatures("resnet18", weights=None).fit(pil).image_size_ == 288
+    # A header that cannot be read is named before anything is fitted.
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    with pytest.raises(ImageReadError, match="broken.png"):
+        PretrainedFeatures("resnet18", weights=None).fit([*paths, tmp_path / "broken.png"])
+
+
+def test_image_size_auto_in_set_params_and_grids():
+    """Check that image_size takes "auto", an int or None through set_params and a grid."""
+    X, y = _images(16, size=(20, 20))
+    clf = _small().set_params(image_size="auto")
+    assert clone(clf).get_params()["image_size"] == "auto"
+    grid = GridSearchCV(
+        make_pipeline(PretrainedFeatures("resnet18", weights=None), LogisticRegression()),
+        {"pretrainedfeatures__image_size": ["auto", 32, None]},
+        cv=2,
+    ).fit(X, y)
+    sizes = [
+        grid.best_estimator_.set_params(pretrainedfeatures__image_size=value)
+        .fit(X, y)[0].image_size_
+        for value in ["auto", 32, None]
+    ]
+    assert sizes == [224, 32, 224]
+    with pytest.raises(ValueError, match="image_size"):
+        _small(image_size="big").fit(X, y)
+    assert not hasattr(_small(image_size="auto"), "image_size_")
 
 
 class _RecordBackbone(Callback):

@@ -5,6 +5,42 @@ from torch import nn
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as F
 
+from .._input import median_shorter_side
+
+
+# FixRes: a network trained on random-resized crops of side s is tested best
+# at about 9/7 s (Touvron et al., NeurIPS 2019: 224 -> 288 pixels).
+_FIXRES_RATIO = 9 / 7
+
+
+def resolve_image_size(image_size, config, shorter_side=None):
+    """The crop, in pixels, of an ``image_size`` parameter for given weights and images.
+
+    Parameters
+    ----------
+    image_size : int, "auto" or None
+        An int is used as is; None is the weights' input size.
+    config : PreprocessingConfig
+        The weights' preprocessing; ``config.input_size[-1]`` is their size.
+    shorter_side : int or None, default=None
+        The images' shorter side in pixels (their median), None if unknown.
+
+    Returns
+    -------
+    crop : int
+        "auto": 9/7 of the weights' size (FixRes; 288 for 224-pixel weights)
+        for images at least as large as the weights' size or of unknown
+        size, the weights' size for smaller images.
+    """
+    native = config.input_size[-1]
+    if image_size is None:
+        return native
+    if isinstance(image_size, str) and image_size == "auto":
+        if shorter_side is not None and shorter_side < native:
+            return native
+        return round(native * _FIXRES_RATIO)
+    return image_size
+
 
 class BackbonePreprocessing:
     """Resize, center-crop and channel handling that match a backbone's weights.
@@ -33,12 +69,16 @@ class BackbonePreprocessing:
         self.interpolation = InterpolationMode(interpolation)
 
     @classmethod
-    def from_config(cls, config, image_size=None):
+    def from_config(cls, config, image_size=None, X=None):
         """The preprocessing of a :class:`~sk_imgcls.PreprocessingConfig`, cropping ``image_size``.
 
-        ``image_size=None`` keeps the weights' own input size.
+        ``image_size=None`` keeps the weights' own input size; "auto"
+        chooses it from the size of the images of X (see
+        :func:`resolve_image_size`).
         """
-        crop = image_size or config.input_size[-1]
+        auto = isinstance(image_size, str) and image_size == "auto"
+        side = median_shorter_side(X) if auto and X is not None else None
+        crop = resolve_image_size(image_size, config, side)
         return cls(crop, config.crop_pct, config.interpolation)
 
     def output_shape(self, n_channels=3):
