@@ -50,20 +50,12 @@ class PretrainedFeatures(DocLinkMixin, TransformerMixin, BaseEstimator):
         The size in pixels images are brought to before the network: the
         shorter side is resized to ``image_size / crop_pct``, then the center
         square of that side is kept, as in :class:`TransferClassifier`;
-        None uses the weights' input size. "auto" chooses from the training images' median shorter side
-        (for paths, read from the headers of up to 256 files): 9/7 of the
-        weights' size (288 pixels for 224-pixel weights) for images at least
-        as large as the weights' size, the weights' size for smaller ones.
-        Networks trained on random-resized crops see objects larger than a
-        center crop of the same size shows them, so the features of photos
-        are better at the higher resolution (FixRes: Touvron et al.,
-        "Fixing the train-test resolution discrepancy", NeurIPS 2019; timm's
-        ``test_input_size`` of 288 for many 224-pixel models). Small images
-        (thumbnails, scans, object crops) mostly show an object that fills
-        the frame already, which the FixRes zoom enlarges past it; the
-        weights' size scored better on them, at 1/1.65 of the compute. The
-        value used is ``image_size_``; the measurements are in the
-        benchmarks page.
+        None uses the weights' input size. "auto" chooses from the
+        training images' median shorter side: 9/7 of the weights' size (288
+        pixels for 224-pixel weights, FixRes) for images at least as large
+        as the weights' size, the weights' size for smaller ones, as in
+        :class:`TransferClassifier` (which gives the reasons). The value
+        used is ``image_size_``.
     batch_size : int, default=32
         Images per forward pass.
     device : str, default="auto"

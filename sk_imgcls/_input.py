@@ -346,10 +346,12 @@ def median_shorter_side(X, image_shape=None):
         X = X.to_numpy()
     kind = _kind(X)
     if kind == "array":
-        try:
-            shape = np.shape(X)
-        except ValueError:  # ragged nested lists
-            return None
+        shape = getattr(X, "shape", None)
+        if shape is None:
+            try:
+                shape = np.asarray(X).shape
+            except ValueError:  # ragged nested lists
+                return None
         if len(shape) == 2:
             return min((image_shape or (1, shape[1]))[:2])
         return min(shape[1:3]) if len(shape) in (3, 4) else None

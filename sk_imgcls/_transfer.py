@@ -184,20 +184,20 @@ class TransferClassifier(BaseImageClassifier):
         interpolation, then the center ``image_size`` x ``image_size``
         square is kept. Files, PIL images and arrays of any height and width
         take the same steps. None uses the weights' input size (224 for the
-        default backbone). "auto" chooses from the training images' median shorter side
-        (for paths, read from the headers of up to 256 files): 9/7 of the
-        weights' size (288 pixels for 224-pixel weights) for images at least
-        as large as the weights' size, the weights' size for smaller ones.
-        Networks trained on random-resized crops see objects larger than a
-        center crop of the same size shows them, so the features of photos
-        are better at the higher resolution (FixRes: Touvron et al.,
-        "Fixing the train-test resolution discrepancy", NeurIPS 2019; timm's
-        ``test_input_size`` of 288 for many 224-pixel models). Small images
-        (thumbnails, scans, object crops) mostly show an object that fills
-        the frame already, which the FixRes zoom enlarges past it; the
-        weights' size scored better on them, at 1/1.65 of the compute. The
-        value used is ``image_size_``; the measurements are in the
-        benchmarks page.
+        default backbone). "auto" chooses from the training images' median
+        shorter side (for paths, read from the headers of up to 256 files):
+        9/7 of the weights' size (288 pixels for 224-pixel weights) for
+        images at least as large as the weights' size, the weights' size for
+        smaller ones. Networks trained on
+        random-resized crops see objects larger than a center crop of the
+        same size shows them, so the features of photos are better at the
+        higher resolution (FixRes: Touvron et al., "Fixing the train-test
+        resolution discrepancy", NeurIPS 2019; timm's ``test_input_size`` of
+        288 for many 224-pixel models). Small images (thumbnails, scans,
+        object crops) mostly show an object that already fills the frame;
+        the weights' size scored as well on scans and better on 32-pixel
+        photos of objects, at 1/1.65 of the compute. The value used is
+        ``image_size_``; the measurements are in the benchmarks page.
         Backbones with a fixed input size, such as ViTs, need None.
 {training_parameters}
 

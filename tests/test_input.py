@@ -197,3 +197,12 @@ def test_median_shorter_side_reads_every_kind_of_array():
     # What is not images is left to check_input to name.
     assert median_shorter_side([np.zeros((3, 3)), np.zeros((4, 5))]) is None
     assert median_shorter_side(np.zeros(5)) is None
+
+    class OnlyArrayProtocol:  # as scikit-learn's checks pass X: no shape, no NumPy functions
+        def __array__(self, dtype=None, copy=None):
+            return np.zeros((5, 30, 40))
+
+        def __array_function__(self, func, types, args, kwargs):
+            raise TypeError(f"{func.__name__} called")
+
+    assert median_shorter_side(OnlyArrayProtocol()) == 30

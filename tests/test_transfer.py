@@ -112,6 +112,7 @@ def test_auto_image_size_reads_paths_and_pil_images_without_decoding(tmp_path):
     features = PretrainedFeatures("resnet18", weights=None).fit(paths[:3] + paths[3:])
     assert features.image_size_ == 224
     assert features.transform(paths[:2]).shape == (2, 512)
+    assert pickle.loads(pickle.dumps(features)).image_size_ == 224
     assert PretrainedFeatures("resnet18", weights=None).fit(paths[:2]).image_size_ == 288
     pil = [Image.open(path) for path in paths[:3]]
     assert PretrainedFeatures("resnet18", weights=None).fit(pil).image_size_ == 288
