@@ -34,6 +34,9 @@ Contenders (names as printed):
   of the side, and horizontal flips).
 - ``head avg`` and ``head flatten``: ``head="avg"`` (global average
   pooling, the only head before 2026-12-03) and ``head="flatten"``.
+- ``60 epochs``, ``60 epochs, augment light``, ``width 16, 60 epochs``:
+  twice the epochs "auto" gives a small set (with light augmentation, or
+  half the channels in every block); ``width 16``: half the channels.
 
 ``--per-epoch`` prints the test accuracy after every epoch (a callback that
 runs ``module_`` on the test images; the fit time then includes it).
@@ -135,6 +138,10 @@ CONTENDERS = {
     "augment light": {"augment": "light"},
     "head avg": {"head": "avg"},
     "head flatten": {"head": "flatten"},
+    "60 epochs": {"max_epochs": 60},
+    "60 epochs, augment light": {"max_epochs": 60, "augment": "light"},
+    "width 16, 60 epochs": {"width": 16, "max_epochs": 60},
+    "width 16": {"width": 16},
 }
 
 

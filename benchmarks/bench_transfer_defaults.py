@@ -24,7 +24,9 @@ Contenders (names as printed):
 - ``features 224px``, ``features 288px``: ``PretrainedFeatures(image_size=...)``
   then ``LogisticRegression(max_iter=2000)``;
 - ``transfer``: ``TransferClassifier()`` (its defaults);
-- ``transfer 224px``: ``TransferClassifier(image_size=224)``;
+- ``transfer 224px``, ``transfer 288px``: ``TransferClassifier(image_size=...)``
+  (the default ``image_size="auto"`` takes 288 for images of at least 224
+  pixels, 224 for smaller ones);
 - ``transfer, 8 epochs``: ``TransferClassifier(max_epochs=8)``;
 - ``transfer, no mirror view``: ``TransferClassifier(horizontal_flip=False, max_epochs=8)``;
 - ``transfer, per-epoch backbone``: ``TransferClassifier(augment="light",
@@ -115,6 +117,7 @@ CONTENDERS = {
     "features 288px": lambda: _features(288),
     "transfer": lambda: TransferClassifier(num_workers=2, random_state=0),
     "transfer 224px": lambda: TransferClassifier(image_size=224, num_workers=2, random_state=0),
+    "transfer 288px": lambda: TransferClassifier(image_size=288, num_workers=2, random_state=0),
     "transfer, 8 epochs": lambda: TransferClassifier(max_epochs=8, num_workers=2, random_state=0),
     "transfer, no mirror view": lambda: TransferClassifier(
         horizontal_flip=False, max_epochs=8, num_workers=2, random_state=0
