@@ -40,7 +40,9 @@ CHECK_PARAMS = {
         lr=5e-2,
         max_epochs=6,
     ),
-    "PretrainedFeatures": dict(backbone="timm/test_efficientnet", weights=None, image_size=16),
+    # image_size="auto", the default, is checked here: on the checks' 1 x 2
+    # images it takes the test network's own 160 pixels.
+    "PretrainedFeatures": dict(backbone="timm/test_efficientnet", weights=None),
 }
 
 _SAMPLE_WEIGHT_REASON = (
