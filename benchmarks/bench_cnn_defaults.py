@@ -36,7 +36,9 @@ Contenders (names as printed):
   pooling, the only head before 2026-12-03) and ``head="flatten"``.
 - ``60 epochs``, ``60 epochs, augment light``, ``width 16, 60 epochs``:
   twice the epochs "auto" gives a small set (with light augmentation, or
-  half the channels in every block); ``width 16``: half the channels.
+  half the channels in every block); ``width 16``: half the channels;
+- ``12 epochs, tta flip``: ``max_epochs=12, tta="flip"`` (predictions
+  average each image and its mirror image).
 
 ``--per-epoch`` prints the test accuracy after every epoch (a callback that
 runs ``module_`` on the test images; the fit time then includes it).
@@ -142,6 +144,7 @@ CONTENDERS = {
     "60 epochs, augment light": {"max_epochs": 60, "augment": "light"},
     "width 16, 60 epochs": {"width": 16, "max_epochs": 60},
     "width 16": {"width": 16},
+    "12 epochs, tta flip": {"max_epochs": 12, "tta": "flip"},
 }
 
 
