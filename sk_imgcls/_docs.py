@@ -76,7 +76,10 @@ tta : {{"flip", "crop", "flip_crop"}} or None, default={tta}
     image and its horizontal mirror ("flip"), four copies shifted by 1/8 of
     the side ("crop"), or both (10 views). Not applied to single-channel
     images one pixel high, as the rows of a 2-D X are read without
-    ``image_shape``: those are features, not pictures.
+    ``image_shape``: those are features, not pictures. Views the network
+    was not trained on can cost accuracy: on Fashion-MNIST, whose shoes all
+    point the same way, "flip" after a fit without flips (``augment=None``)
+    scored 0.896 against 0.928 without it (12 epochs, seed 0).
 warm_start : bool, default={warm_start}
     When True, ``fit`` on a fitted estimator continues training the current
     weights for ``max_epochs`` more epochs (same classes and image shape)
