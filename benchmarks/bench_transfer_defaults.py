@@ -27,6 +27,8 @@ Contenders (names as printed):
 - ``transfer 224px``, ``transfer 288px``: ``TransferClassifier(image_size=...)``
   (the default ``image_size="auto"`` takes 288 for images of at least 224
   pixels, 224 for smaller ones);
+- ``transfer, no tta``: ``TransferClassifier(tta=None)`` (trained on the
+  mirrored views, predicting from the image alone);
 - ``transfer, 8 epochs``: ``TransferClassifier(max_epochs=8)``;
 - ``transfer, no mirror view``: ``TransferClassifier(horizontal_flip=False, max_epochs=8)``;
 - ``transfer, per-epoch backbone``: ``TransferClassifier(augment="light",
@@ -118,6 +120,7 @@ CONTENDERS = {
     "transfer": lambda: TransferClassifier(num_workers=2, random_state=0),
     "transfer 224px": lambda: TransferClassifier(image_size=224, num_workers=2, random_state=0),
     "transfer 288px": lambda: TransferClassifier(image_size=288, num_workers=2, random_state=0),
+    "transfer, no tta": lambda: TransferClassifier(tta=None, num_workers=2, random_state=0),
     "transfer, 8 epochs": lambda: TransferClassifier(max_epochs=8, num_workers=2, random_state=0),
     "transfer, no mirror view": lambda: TransferClassifier(
         horizontal_flip=False, max_epochs=8, num_workers=2, random_state=0
