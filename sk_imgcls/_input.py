@@ -326,11 +326,12 @@ def _common_size(paths):
 _N_SIZE_FILES = 256
 
 
-def median_shorter_side(X, image_shape=None):
+def median_shorter_side(X):
     """The median shorter side, in pixels, of the images of X; None if X is not images.
 
-    Arrays are read from their shape (flat 2-D rows through ``image_shape``,
-    else as images 1 pixel high), PIL images from their size, and paths from
+    Arrays are read from their shape (flat 2-D rows as images 1 pixel high,
+    as :class:`~sk_imgcls.TransferClassifier` reads them), PIL images from
+    their size, and paths from
     the headers of at most ``_N_SIZE_FILES`` files spread over X (no pixel is
     decoded). What X is not is left to :func:`check_input` to name.
 
@@ -353,7 +354,7 @@ def median_shorter_side(X, image_shape=None):
             except ValueError:  # ragged nested lists
                 return None
         if len(shape) == 2:
-            return min((image_shape or (1, shape[1]))[:2])
+            return 1  # rows of features: images 1 pixel high
         return min(shape[1:3]) if len(shape) in (3, 4) else None
     items = _check_items(X, kind)
     chosen = np.unique(np.linspace(0, len(items) - 1, min(len(items), _N_SIZE_FILES)).astype(int))

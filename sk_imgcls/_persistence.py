@@ -284,8 +284,7 @@ def _rebuild_module(estimator, fitted):
             tuple(fitted["image_shape_"]),
             len(estimator.classes_),
             depth=fitted["depth_"],
-            # Files written before head_ existed had global average pooling.
-            head=fitted.get("head_", "avg"),
+            head=fitted["head_"],
             width=estimator.width,
             residual=estimator.residual,
             dropout=estimator.dropout,
@@ -371,10 +370,6 @@ def load(path):
     except Exception as exc:
         raise ValueError(f"{os.fspath(path)!r}: the weights cannot be read ({exc}).") from exc
     params = {name: _decode_value(value) for name, value in metadata["params"].items()}
-    if metadata["class"] == "CNNClassifier":
-        # Written before the head parameter: global average pooling, which a
-        # clone or a new fit should keep.
-        params.setdefault("head", "avg")
     if "cuda" in str(params.get("device", "")) and not torch.cuda.is_available():
         warnings.warn(
             f"The model was fitted with device={params['device']!r}; no GPU is available, "
@@ -382,8 +377,13 @@ def load(path):
             stacklevel=2,
         )
         params["device"] = "cpu"
-    estimator = classes[metadata["class"]](**params)
     fitted = metadata["fitted"]
+    if metadata["class"] == "CNNClassifier":
+        # Files written before the head parameter had global average pooling,
+        # which the module, a clone and a new fit keep.
+        params.setdefault("head", "avg")
+        fitted.setdefault("head_", "avg")
+    estimator = classes[metadata["class"]](**params)
     if "classes_" in fitted:
         estimator.classes_ = _decode_array(fitted["classes_"])
     module = _rebuild_module(estimator, fitted)
@@ -391,8 +391,8 @@ def load(path):
     module = module.to(memory_format=torch.channels_last).eval()
     estimator.image_shape_ = tuple(fitted["image_shape_"])
     estimator.preprocess_ = _decode_preprocess(fitted["preprocess_"])
-    if metadata["class"] == "CNNClassifier":
-        estimator.head_ = fitted.get("head_", "avg")
+    if "head_" in fitted:
+        estimator.head_ = fitted["head_"]
     for name in _FITTED_SCALARS:
         if name in fitted:
             setattr(estimator, name, fitted[name])

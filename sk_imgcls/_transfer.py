@@ -188,10 +188,9 @@ class TransferClassifier(BaseImageClassifier):
         shorter side (for paths, read from the headers of up to 256 files):
         9/7 of the weights' size (288 pixels for 224-pixel weights) for
         images at least as large as the weights' size, the weights' size for
-        smaller ones. Networks trained on
-        random-resized crops see objects larger than a center crop of the
-        same size shows them, so the features of photos are better at the
-        higher resolution (FixRes: Touvron et al., "Fixing the train-test
+        smaller ones. Networks trained on random-resized crops see objects
+        larger than a center crop of the same size shows them, so the
+        features of photos are better at the higher resolution (FixRes: Touvron et al., "Fixing the train-test
         resolution discrepancy", NeurIPS 2019; timm's ``test_input_size`` of
         288 for many 224-pixel models). Small images (thumbnails, scans,
         object crops) mostly show an object that already fills the frame;

@@ -191,7 +191,6 @@ def test_median_shorter_side_reads_every_kind_of_array():
     from sk_imgcls._input import median_shorter_side
 
     assert median_shorter_side(np.zeros((5, 12))) == 1  # rows: 1 x 12 images
-    assert median_shorter_side(np.zeros((5, 12)), image_shape=(3, 4)) == 3
     assert median_shorter_side(np.zeros((5, 30, 20))) == 20
     assert median_shorter_side(np.zeros((5, 30, 40, 3))) == 30
     # What is not images is left to check_input to name.

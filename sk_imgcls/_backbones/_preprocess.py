@@ -13,7 +13,7 @@ from .._input import median_shorter_side
 _FIXRES_RATIO = 9 / 7
 
 
-def resolve_image_size(image_size, config, shorter_side=None):
+def resolve_image_size(image_size, config, X=None):
     """The crop, in pixels, of an ``image_size`` parameter for given weights and images.
 
     Parameters
@@ -22,8 +22,9 @@ def resolve_image_size(image_size, config, shorter_side=None):
         An int is used as is; None is the weights' input size.
     config : PreprocessingConfig
         The weights' preprocessing; ``config.input_size[-1]`` is their size.
-    shorter_side : int or None, default=None
-        The images' shorter side in pixels (their median), None if unknown.
+    X : images or None, default=None
+        The training images, read by "auto" (their median shorter side, see
+        :func:`~sk_imgcls._input.median_shorter_side`); None if unknown.
 
     Returns
     -------
@@ -31,15 +32,19 @@ def resolve_image_size(image_size, config, shorter_side=None):
         "auto": 9/7 of the weights' size (FixRes; 288 for 224-pixel weights)
         for images at least as large as the weights' size or of unknown
         size, the weights' size for smaller images.
+
+    Raises
+    ------
+    sk_imgcls.ImageReadError
+        If "auto" cannot read the header of a file of X.
     """
     native = config.input_size[-1]
     if image_size is None:
         return native
-    if isinstance(image_size, str) and image_size == "auto":
-        if shorter_side is not None and shorter_side < native:
-            return native
-        return round(native * _FIXRES_RATIO)
-    return image_size
+    if image_size != "auto":
+        return image_size
+    side = None if X is None else median_shorter_side(X)
+    return native if side is not None and side < native else round(native * _FIXRES_RATIO)
 
 
 class BackbonePreprocessing:
@@ -76,9 +81,7 @@ class BackbonePreprocessing:
         chooses it from the size of the images of X (see
         :func:`resolve_image_size`).
         """
-        auto = isinstance(image_size, str) and image_size == "auto"
-        side = median_shorter_side(X) if auto and X is not None else None
-        crop = resolve_image_size(image_size, config, side)
+        crop = resolve_image_size(image_size, config, X)
         return cls(crop, config.crop_pct, config.interpolation)
 
     def output_shape(self, n_channels=3):
