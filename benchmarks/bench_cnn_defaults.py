@@ -17,7 +17,11 @@ Data sets:
 - ``ants_bees_64``: the ants-vs-bees photos (244 training, 153 validation,
   ``../shared/data/hymenoptera``) as file paths, with ``image_size=64``;
 - ``ants_bees_32``: the same at ``image_size=32``, standing for small colour
-  photos.
+  photos;
+- ``sample_patches``: 32x32 patches of scikit-learn's two sample photos,
+  labelled by photo and quadrant (8 classes, 312 training and 208 test
+  patches; ``common.sample_image_patches``): small colour images of parts
+  of a scene.
 
 Contenders (names as printed):
 
@@ -63,7 +67,7 @@ from skorch.callbacks import Callback
 from sk_imgcls import CNNClassifier
 from sk_imgcls.datasets import fetch_fashion_mnist, load_image_folder
 
-from .common import print_machine, print_table
+from .common import print_machine, print_table, sample_image_patches
 
 HYMENOPTERA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hymenoptera"
 
@@ -126,6 +130,7 @@ DATA = {
     "fashion_mnist_6k_rgb": lambda: _rgb(_fashion_mnist(6000, 4000)),
     "ants_bees_64": lambda: _ants_bees(64),
     "ants_bees_32": lambda: _ants_bees(32),
+    "sample_patches": lambda: (*sample_image_patches(), {}),
 }
 
 CONTENDERS = {

@@ -17,7 +17,11 @@ Data sets (the first three need ``../shared/data/hymenoptera``):
   ``fashion_mnist_seed1`` and ``_seed2``: two other random subsets of the
   same sizes (seeds 1 and 2);
 - ``digits``: scikit-learn's 8x8 digits (stratified 75/25 split,
-  ``random_state=0``), scaled to 0-255 and repeated to RGB: tiny images.
+  ``random_state=0``), scaled to 0-255 and repeated to RGB: tiny images;
+- ``sample_patches``: 32x32 patches of scikit-learn's two sample photos,
+  labelled by photo and quadrant (8 classes, 312 training and 208 test
+  patches; ``common.sample_image_patches``): small colour images of parts
+  of a scene, not of one object.
 
 Contenders (names as printed):
 
@@ -55,7 +59,7 @@ from sklearn.pipeline import make_pipeline
 from sk_imgcls import PretrainedFeatures, TransferClassifier
 from sk_imgcls.datasets import fetch_fashion_mnist, load_image_folder
 
-from .common import print_machine, print_table
+from .common import print_machine, print_table, sample_image_patches
 
 HYMENOPTERA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hymenoptera"
 
@@ -104,6 +108,7 @@ DATA = {
     "fashion_mnist_seed1": lambda: _fashion_mnist(seed=1),
     "fashion_mnist_seed2": lambda: _fashion_mnist(seed=2),
     "digits": _digits,
+    "sample_patches": sample_image_patches,
 }
 
 
