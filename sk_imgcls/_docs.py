@@ -173,8 +173,10 @@ or a list or 1-D array of file paths; or a list of PIL images
     rows are read through ``image_shape`` where the estimator has it, else
     as 1 x n_features images. Paths (str or pathlib.Path) are decoded batch
     by batch while training; PIL images are converted like the files they
-    came from (EXIF rotation, mode). Every kind takes the same resize and
-    crop to ``image_shape_``."""
+    came from (EXIF rotation, mode). A pandas Series, or a single column
+    (a one-column DataFrame or array of shape (n_samples, 1)) of paths or
+    PIL images, is read as that column. Every kind takes the same resize
+    and crop to ``image_shape_``."""
 
 
 _MAX_EPOCHS = """\

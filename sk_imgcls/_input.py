@@ -265,6 +265,53 @@ def _describe(item):
     return f"{item!r} of type {type(item).__name__}"
 
 
+def as_image_sequence(X):
+    """X with a pandas Series or a single column of paths or PIL images made 1-D.
+
+    A one-column DataFrame, 2-D array or nested list whose first element is
+    a path or a PIL image (``df[["path"]]``, a column read from a CSV file)
+    is taken as that column, as
+    :class:`~sk_imgcls.preprocessing.ImageLoader` takes it; a Series becomes
+    its values. Anything else is returned as it is.
+
+    Raises
+    ------
+    ValueError
+        If such a table of paths or PIL images has more than one column.
+    """
+    if hasattr(X, "iloc") and getattr(X, "ndim", 2) == 1:
+        return X.to_numpy()
+    table = X
+    if (
+        isinstance(X, (list, tuple)) and len(X) and isinstance(X[0], (list, tuple))
+        and len(X[0]) and isinstance(X[0][0], _ITEM_TYPES)
+    ):
+        table = np.empty((len(X), len(X[0])), dtype=object)
+        try:
+            table[:] = X
+        except ValueError:  # rows of different lengths
+            return X
+    if hasattr(table, "iloc"):
+        if table.ndim != 2 or not table.size or not isinstance(table.iloc[0, 0], _ITEM_TYPES):
+            return X
+        table = table.to_numpy()
+    elif not (
+        isinstance(table, np.ndarray) and table.ndim == 2 and table.dtype.kind in "OU"
+        and table.size and isinstance(table[0, 0], _ITEM_TYPES)
+    ):
+        return X
+    if table.shape[1] != 1:
+        raise ValueError(
+            f"X is a table of {table.shape[0]} rows and {table.shape[1]} columns whose "
+            f"first cell is {_describe(table[0, 0])}; pass the images as one column: a "
+            "list, a 1-D array, a Series or a one-column DataFrame of paths or PIL images."
+        )
+    return table[:, 0]
+
+
+_ITEM_TYPES = (str, os.PathLike, Image.Image)
+
+
 def _kind(X):
     """"paths", "pil" or "array": what X holds, read from its first element."""
     if isinstance(X, (str, bytes, os.PathLike, Image.Image)):
@@ -343,8 +390,7 @@ def median_shorter_side(X):
     sk_imgcls.ImageReadError
         If a file's header cannot be read.
     """
-    if hasattr(X, "iloc") and getattr(X, "ndim", 2) == 1:
-        X = X.to_numpy()
+    X = as_image_sequence(X)
     kind = _kind(X)
     if kind == "array":
         shape = getattr(X, "shape", None)
@@ -438,7 +484,8 @@ def check_input(estimator, X, y="no_validation", *, reset, preprocess, image_sha
     Raises
     ------
     ValueError
-        For a single path or image, a mix of kinds, bytes, None or numbers
+        For a single path or image, a table of paths or PIL images with
+        more than one column, a mix of kinds, bytes, None or numbers
         among paths (naming the element and its position), PIL modes that
         cannot be converted, files of mixed sizes without a resize, images of
         another shape or channel count than fitted, and every array error of
@@ -449,8 +496,7 @@ def check_input(estimator, X, y="no_validation", *, reset, preprocess, image_sha
         If a file cannot be read (when sizes are read in ``fit``).
     """
     with_y = not (isinstance(y, str) and y == "no_validation")
-    if hasattr(X, "iloc") and getattr(X, "ndim", 2) == 1:
-        X = X.to_numpy()  # a pandas Series of paths or images
+    X = as_image_sequence(X)
     kind = _kind(X)
     if kind == "array" and isinstance(X, (list, tuple)):
         for i, item in enumerate(X):

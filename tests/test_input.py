@@ -205,3 +205,41 @@ def test_median_shorter_side_reads_every_kind_of_array():
             raise TypeError(f"{func.__name__} called")
 
     assert median_shorter_side(OnlyArrayProtocol()) == 30
+
+
+def test_a_series_or_a_single_column_of_paths_or_images_is_read_as_that_column(photo_paths):
+    """Check that a pandas Series, a one-column DataFrame and an (n_samples, 1) array of
+    paths or PIL images give the probabilities the 1-D list gives, and the same size to
+    image_size="auto"; a one-column table of numbers stays an array (rows of features)."""
+    import pandas as pd
+
+    from sk_imgcls._input import median_shorter_side
+
+    paths, labels = photo_paths
+    clf = CNNClassifier(image_size=16, max_epochs=1, random_state=0).fit(list(paths), labels)
+    expected = clf.predict_proba(list(paths))
+    pil = []
+    for path in paths:
+        with Image.open(path) as image:
+            pil.append(image.convert("RGB"))
+    columns = {
+        "Series": pd.Series(paths),
+        "DataFrame": pd.DataFrame({"path": paths}),
+        "array (n, 1)": np.asarray(paths, dtype=object)[:, None],
+        "str array (n, 1)": np.asarray(paths, dtype=str)[:, None],
+        "DataFrame of PIL images": pd.DataFrame({"image": pil}),
+    }
+    for name, X in columns.items():
+        np.testing.assert_allclose(clf.predict_proba(X), expected, atol=1e-6, err_msg=name)
+        assert median_shorter_side(X) == median_shorter_side(list(paths)), name
+    refit = CNNClassifier(image_size=16, max_epochs=1, random_state=0)
+    refit.fit(pd.DataFrame({"path": paths}), pd.Series(labels))
+    np.testing.assert_allclose(refit.predict_proba(list(paths)), expected, atol=1e-6)
+    # Numbers in one column are still rows of one feature, not a column of items.
+    assert median_shorter_side(pd.DataFrame({"x": np.arange(4.0)})) == 1
+    # Two columns of paths are refused by name, before any file is read.
+    for X in (pd.DataFrame({"a": paths, "b": paths}), np.c_[paths, paths], [[p, p] for p in paths]):
+        with pytest.raises(ValueError, match=r"table of 8 rows and 2 columns whose first cell is "
+                           r"the path '.*'; pass the images as one column"):
+            clf.predict(X)
+    assert np.allclose(clf.predict_proba([[p] for p in paths]), expected, atol=1e-6)

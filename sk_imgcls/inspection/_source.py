@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .._image_io import image_to_array, open_image, read_image_size
+from .._input import as_image_sequence
 from .._validation import resolve_image_shape
 
 
@@ -27,8 +28,7 @@ def _as_array_images(estimator, X):
 
 def _items(X):
     """A 1-D X of paths or PIL images as a list, or None when X is an array of images."""
-    if hasattr(X, "iloc") and getattr(X, "ndim", 2) == 1:
-        X = X.to_numpy()
+    X = as_image_sequence(X)
     if isinstance(X, np.ndarray) and (X.ndim != 1 or X.dtype.kind not in "OU"):
         return None
     if isinstance(X, (list, tuple, np.ndarray)) and len(X) and isinstance(
