@@ -105,6 +105,51 @@ class _OneDNNLinear(nn.Linear):
         return out.reshape(*input.shape[:-1], self.out_features)
 
 
+# Elementwise activations built on exp, tanh or erf (or on divisions the
+# compiler may fuse differently): ATen computes a tensor with its vectorized
+# kernel but for the last elements of each thread's share, which take the
+# scalar one, and the two differ in the last bits. Which elements fall in the
+# tail depends on where an image sits in the batch: on the small pooled maps
+# of squeeze-and-excitation blocks this changed whole feature vectors by
+# about 3e-8 between batch orders. Applied to one image at a time, every
+# image is computed alike whatever its batch. Only images of fewer than
+# ATen's grain size (32,768 values) are split so: below it an elementwise op
+# runs on one thread and its one tail falls in the last image, and the loop
+# over images costs little; larger maps are split between threads at about
+# numel / n_threads, on whole vectors when the values per image are a
+# multiple of the vector width (channel counts usually are), and a loop over
+# their images cost EfficientNet-B0 1.4 times its prediction time.
+# ReLU-type activations are exact in both kernels and are left alone.
+_ATEN_GRAIN_SIZE = 32768  # at::internal::GRAIN_SIZE
+_TAIL_SENSITIVE_ACTIVATIONS = (
+    nn.SiLU, nn.Sigmoid, nn.GELU, nn.Hardswish, nn.Hardsigmoid, nn.Mish, nn.Tanh, nn.ELU,
+    nn.SELU, nn.CELU, nn.Softplus,
+)
+
+
+@functools.cache
+def _per_image_class(cls):
+    """A subclass of the activation class ``cls`` that applies it to one image at a time."""
+
+    def forward(self, input):
+        if (
+            input.device.type != "cpu" or input.ndim < 2 or len(input) < 2
+            or input[0].numel() >= _ATEN_GRAIN_SIZE or torch.is_grad_enabled()
+        ):
+            return cls.forward(self, input)
+        out = torch.empty_like(input)  # the input's memory format (channels last)
+        for image, result in zip(input, out):
+            result.copy_(cls.forward(self, image))
+        return out
+
+    return type(
+        f"_PerImage{cls.__name__}",
+        (cls,),
+        {"forward": forward, "_sk_per_image": True, "__module__": __name__,
+         "__doc__": f"``{cls.__name__}`` applied to one image at a time (see _per_image_class)."},
+    )
+
+
 def _onednn_class(layer):
     """The batch-invariant stand-in for ``layer``'s class; None if it has none.
 
@@ -129,14 +174,19 @@ def _onednn_class(layer):
 
 
 def _layer_changes(module):
-    """``[(layer, stand-in class), ...]`` for every convolution and linear layer of ``module``.
+    """``[(layer, stand-in class), ...]`` for every convolution, linear layer and
+    activation of ``_TAIL_SENSITIVE_ACTIVATIONS`` in ``module``.
 
     None when one of them has no stand-in: one walk over the modules
     answers both what to change and whether :func:`covers` holds.
     """
     changes = []
     for layer in module.modules():
-        if isinstance(layer, (nn.modules.conv._ConvNd, nn.Linear)):
+        if isinstance(layer, _TAIL_SENSITIVE_ACTIVATIONS):
+            cls = type(layer)
+            per_image = getattr(cls, "_sk_per_image", False)
+            changes.append((layer, cls if per_image else _per_image_class(cls)))
+        elif isinstance(layer, (nn.modules.conv._ConvNd, nn.Linear)):
             cls = _onednn_class(layer)
             if cls is None:
                 return None
@@ -180,7 +230,8 @@ def batch_invariant(module, *, device, batch_size):
 
     On the CPU, when :func:`covers` holds, the convolution and linear layers
     (``nn.Conv2d``, ``nn.Linear``, timm's ``Conv2dSame``) compute through
-    oneDNN for the duration of the block, by a change of class that adds no
+    oneDNN, and activations such as SiLU and sigmoid one image at a time, for
+    the duration of the block, by a change of class that adds no
     state and is undone when the block ends (parameters, buffers, hooks and
     ``state_dict`` keys never change). Otherwise (other devices or layer
     classes), short batches are padded with zero images to ``batch_size``.
@@ -203,13 +254,16 @@ def batch_invariant(module, *, device, batch_size):
     -----
     Checked bit for bit for every batch size on this package's CNN and on
     resnet18, EfficientNet-B0, tf_efficientnet_lite0 and MobileNetV3-small,
-    in float32 and bfloat16, with 1 and 2 threads. One limit remains:
-    elementwise functions with a vectorized and a scalar code path (SiLU,
-    sigmoid, GELU) compute the last elements of a tensor whose size is not a
-    multiple of the vector width with the scalar one, so on small tensors
-    (the pooled maps of squeeze-and-excitation blocks) results can still
-    differ between batchings in the last bits: about 1e-9 in
-    tf_efficientnetv2_b0.
+    in float32 and bfloat16, with 1 and 2 threads. Elementwise activations
+    with a vectorized and a scalar code path (SiLU, sigmoid, GELU and the
+    others of ``_TAIL_SENSITIVE_ACTIVATIONS``) compute the last elements of
+    each thread's share of a tensor with the scalar one, so which image gets
+    the scalar path depends on its place in the batch; their modules run on
+    one image at a time inside the block, so that every image takes the same
+    paths (images of up to 32,768 values, such as the pooled maps of
+    squeeze-and-excitation blocks; larger maps are left whole, see
+    ``_TAIL_SENSITIVE_ACTIVATIONS``). The same functions called as functions (``x.sigmoid()`` in a
+    ``forward``) are not reached and can still differ in the last bits.
     """
     with _LOCK:
         entry = _ACTIVE.get(module)
