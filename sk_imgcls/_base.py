@@ -347,8 +347,11 @@ or a list or 1-D array of file paths; or a list of PIL images
             2-D rows are read through ``image_shape`` where the estimator
             has it, else as 1 x n_features images. Paths (str or
             pathlib.Path) are decoded batch by batch while training; PIL
-            images are converted like files (EXIF rotation, mode). Every
-            kind takes the same resize and crop to ``image_shape_``.
+            images are converted like files (EXIF rotation, mode). A pandas
+            Series, or a single column (a one-column DataFrame or array of
+            shape (n_samples, 1)) of paths or PIL images, is read as that
+            column. Every kind takes the same resize and crop to
+            ``image_shape_``.
         y : array-like of shape (n_samples,)
             Class labels: ints, strings or any hashable labels.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -390,6 +393,13 @@ or a list or 1-D array of file paths; or a list of PIL images
             label absent from y.
         sk_imgcls.ImageReadError
             If an image file cannot be read; the message names the file.
+
+        Warns
+        -----
+        UserWarning
+            :class:`TransferClassifier` only: if X is a flat 2-D array, whose
+            rows the pretrained backbone reads as images 1 pixel high
+            (reshape them to images instead).
         """
         return self._fit(
             X, y, sample_weight, X_val=X_val, y_val=y_val, sample_weight_val=sample_weight_val

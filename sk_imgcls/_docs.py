@@ -165,20 +165,6 @@ history_ : skorch.history.History
     in seconds and per-batch records; ``history_[:, "train_loss"]`` gives a
     column."""
 
-X_FIT = """\
-X : array-like of shape (n_samples, height, width), \
-(n_samples, height, width, n_channels) or (n_samples, n_features); \
-or a list or 1-D array of file paths; or a list of PIL images
-    Training images. Arrays are channels last, uint8 or floats; flat 2-D
-    rows are read through ``image_shape`` where the estimator has it, else
-    as 1 x n_features images. Paths (str or pathlib.Path) are decoded batch
-    by batch while training; PIL images are converted like the files they
-    came from (EXIF rotation, mode). A pandas Series, or a single column
-    (a one-column DataFrame or array of shape (n_samples, 1)) of paths or
-    PIL images, is read as that column. Every kind takes the same resize
-    and crop to ``image_shape_``."""
-
-
 _MAX_EPOCHS = """\
 max_epochs : int, default={max_epochs}
     Passes over the training data (fewer with early stopping)."""

@@ -23,7 +23,7 @@ from ._distributed import (
 )
 from ._doc_link import DocLinkMixin
 from ._docs import fill_doc
-from ._input import check_input
+from ._input import check_input, warn_if_feature_rows
 from ._random import draw_seed, seeded_torch
 
 
@@ -175,8 +175,15 @@ class PretrainedFeatures(DocLinkMixin, TransformerMixin, BaseEstimator):
             If the backbone or weights cannot be loaded, or X is not images.
         TypeError
             If X is sparse.
+
+        Warns
+        -----
+        UserWarning
+            If X is a flat 2-D array, whose rows the pretrained backbone
+            reads as images 1 pixel high (reshape them to images instead).
         """
         resolve_device(self.device)
+        warn_if_feature_rows(self, X)
         with seeded_torch(draw_seed(self.random_state)):
             backbone = load_backbone(self.backbone, weights=self.weights)
         preprocess = BackbonePreprocessing.from_config(backbone.config, self.image_size, X)

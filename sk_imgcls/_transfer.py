@@ -17,7 +17,7 @@ from ._batch_invariance import predict_batches
 from ._device import autocast_dtype, resolve_device
 from ._distributed import all_gather_rows, local_device
 from ._docs import fill_doc
-from ._input import ImageData
+from ._input import ImageData, warn_if_feature_rows
 
 
 class TransferNet(nn.Module):
@@ -342,6 +342,7 @@ max_epochs : int or "auto", default={max_epochs}
         self.image_size = image_size
 
     def _prepare(self, X):
+        warn_if_feature_rows(self, X)
         backbone = load_backbone(self.backbone, weights=self.weights)
         return BackbonePreprocessing.from_config(backbone.config, self.image_size, X), backbone
 

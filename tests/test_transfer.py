@@ -143,6 +143,23 @@ def test_image_size_auto_in_set_params_and_grids():
     assert not hasattr(_small(image_size="auto"), "image_size_")
 
 
+def test_flat_rows_warn_that_the_backbone_reads_images_one_pixel_high():
+    """Check that rows of features (load_digits().data) warn in fit, naming the shape and
+    the reshape to make, and that images, paths and one-column tables do not warn."""
+    import warnings
+
+    X, y = _images(8, size=(8, 8), channels=1)
+    rows = X.reshape(8, 64)
+    message = r"reads each row of the 2-D X of shape \(8, 64\) as an image 1 pixel high"
+    for estimator in (_small(max_epochs=1), PretrainedFeatures("resnet18", weights=None)):
+        with pytest.warns(UserWarning, match=message):
+            estimator.fit(rows, y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            estimator.fit(X[..., 0], y)
+            estimator.fit(list(X), y)
+
+
 class _RecordBackbone(Callback):
     """Keep the backbone's state (weights and batch-norm statistics) before and after each epoch."""
 
@@ -336,7 +353,9 @@ def test_unknown_backbone_suggests_close_matches():
     "X, match",
     [
         (np.zeros((4, 8, 8, 7), dtype=np.uint8), "1, 3 or 4 channels"),
-        (np.array([["a", "b"], ["c", "d"], ["e", "f"], ["g", "h"]], dtype=object), "convert"),
+        (np.array([["a", "b"], ["c", "d"], ["e", "f"], ["g", "h"]], dtype=object),
+         "table of 4 rows and 2 columns whose first cell is the path 'a'"),
+        (np.array([[1.0, "b"], [2.0, "d"]], dtype=object), "convert"),
         (np.zeros((4, 2, 2, 2, 2)), "dimensions"),
     ],
 )
