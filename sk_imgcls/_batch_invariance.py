@@ -262,8 +262,9 @@ def batch_invariant(module, *, device, batch_size):
     one image at a time inside the block, so that every image takes the same
     paths (images of up to 32,768 values, such as the pooled maps of
     squeeze-and-excitation blocks; larger maps are left whole, see
-    ``_TAIL_SENSITIVE_ACTIVATIONS``). The same functions called as functions (``x.sigmoid()`` in a
-    ``forward``) are not reached and can still differ in the last bits.
+    ``_TAIL_SENSITIVE_ACTIVATIONS``). The same functions called as functions
+    (``x.sigmoid()`` in a ``forward``) are not reached and can still differ
+    in the last bits.
     """
     with _LOCK:
         entry = _ACTIVE.get(module)
