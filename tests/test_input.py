@@ -91,6 +91,7 @@ def test_cnn_classifier_without_image_size_refuses_other_sizes():
         clf.predict(rng.rand(2, 7, 6))
 
 
+@pytest.mark.filterwarnings("ignore:.*as an image 1 pixel high:UserWarning")
 def test_flat_rows_keep_the_n_features_in_contract():
     """Check that 2-D rows of another length are refused, as scikit-learn requires."""
     rng = np.random.RandomState(0)

@@ -67,6 +67,7 @@ def test_dynamic_size_string_labels_and_tta():
         assert np.abs(proba - clf.predict_proba(images)).max() <= 1e-4
 
 
+@pytest.mark.filterwarnings("ignore:.*as an image 1 pixel high:UserWarning")
 @pytest.mark.parametrize("name", ["CNNClassifier", "TransferClassifier"])
 def test_rows_of_features_get_no_tta_in_the_graph(name):
     """Check that a model fitted on 2-D rows exports predict_proba's no-TTA rule for rows."""

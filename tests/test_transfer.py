@@ -152,8 +152,9 @@ def test_flat_rows_warn_that_the_backbone_reads_images_one_pixel_high():
     rows = X.reshape(8, 64)
     message = r"reads each row of the 2-D X of shape \(8, 64\) as an image 1 pixel high"
     for estimator in (_small(max_epochs=1), PretrainedFeatures("resnet18", weights=None)):
-        with pytest.warns(UserWarning, match=message):
+        with pytest.warns(UserWarning, match=message) as record:
             estimator.fit(rows, y)
+        assert record[0].filename == __file__  # the user's fit call, not ours
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             estimator.fit(X[..., 0], y)
@@ -349,6 +350,7 @@ def test_unknown_backbone_suggests_close_matches():
         _small(backbone="resnet81").fit(X, y)
 
 
+@pytest.mark.filterwarnings("ignore:.*as an image 1 pixel high:UserWarning")
 @pytest.mark.parametrize(
     "X, match",
     [
@@ -507,6 +509,7 @@ def test_linear_probe_runs_the_backbone_once_per_view(params, passes, n_epochs, 
     assert clf.n_iter_ == n_epochs
 
 
+@pytest.mark.filterwarnings("ignore:.*as an image 1 pixel high:UserWarning")
 def test_rows_of_features_get_no_mirrored_views(monkeypatch):
     """Check that the rows of a 2-D X are embedded once (no mirror view) and get no flip TTA.
 
