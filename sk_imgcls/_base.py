@@ -16,6 +16,7 @@ from ._distributed import DISTRIBUTED_OPTIONS, agree, digest, resolve_distribute
 from ._device import MIXED_PRECISION_OPTIONS, OPTIMIZERS, resolve_device, supports_fused
 from ._doc_link import DocLinkMixin
 from ._input import check_input
+from ._warnings import caller_stacklevel
 from ._net import check_callbacks
 from ._random import draw_seed, seeded_torch
 from ._targets import (
@@ -236,7 +237,7 @@ class BaseImageClassifier(DocLinkMixin, ClassifierMixin, BaseEstimator):
                 f"the {type(self).__name__} keeps the {self.n_iter_} finished epoch(s)"
                 f"{' and the weights of the best one' if self.early_stopping else ''}.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=caller_stacklevel(),
             )
             raise KeyboardInterrupt(f"fit interrupted during epoch {interrupted}")
         return self

@@ -5,6 +5,8 @@ import warnings
 
 import torch
 
+from ._warnings import caller_stacklevel
+
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
@@ -129,7 +131,7 @@ def autocast_dtype(mixed_precision, device):
             f"mixed_precision='bf16' needs bfloat16 support (a CPU with AVX-512 BF16 or "
             f"AMX, or a recent GPU); device {str(device)!r} has none, so float32 is used.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=caller_stacklevel(),
         )
         return None
     return torch.bfloat16

@@ -18,7 +18,6 @@ shape).
 
 import copy
 import os
-import sys
 import warnings
 
 import numpy as np
@@ -31,6 +30,7 @@ from torchvision.transforms.v2 import functional as F
 from ._image_io import image_to_array, open_image, read_image_size
 from ._net import batch_as_is
 from ._validation import check_images
+from ._warnings import caller_stacklevel
 
 # Arrays are preprocessed in chunks of this many images, to bound the memory
 # of the float32 intermediate of a resize.
@@ -412,27 +412,8 @@ def warn_if_feature_rows(estimator, X):
             "(n_samples, height, width, n_channels), for example X.reshape(-1, 8, 8) for "
             "load_digits().data.",
             UserWarning,
-            stacklevel=_caller_stacklevel(),
+            stacklevel=caller_stacklevel(),
         )
-
-
-def _caller_stacklevel():
-    """The ``stacklevel`` of ``warnings.warn`` that points at the user's code.
-
-    For a warn call in the function that calls this one: the first frame
-    outside this package, scikit-learn and joblib (scikit-learn's
-    ``_fit_context`` wrapper, a Pipeline and its joblib cache sit between a
-    user's ``fit`` call and ours).
-    """
-    import joblib
-    import sklearn
-
-    packages = (sys.modules[__package__], sklearn, joblib)
-    skipped = tuple(os.path.dirname(os.path.abspath(p.__file__)) for p in packages)
-    frame, level = sys._getframe(2), 2
-    while frame is not None and frame.f_code.co_filename.startswith(skipped):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def median_shorter_side(X):

@@ -158,7 +158,9 @@ def test_bf16_falls_back_to_float32_with_one_warning(monkeypatch):
     X, y = _data()
     with pytest.warns(UserWarning, match="bfloat16") as record:
         clf = _small(mixed_precision="bf16").fit(X, y)
-    assert len([w for w in record if "bfloat16" in str(w.message)]) == 1
+    warned = [w for w in record if "bfloat16" in str(w.message)]
+    assert len(warned) == 1
+    assert warned[0].filename == __file__  # the user's fit call, not ours
     assert clf.net_.autocast_dtype is None
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -197,6 +199,7 @@ def test_pretrained_features_bf16_falls_back_with_a_warning(monkeypatch):
     monkeypatch.setattr(_device, "bf16_supported", lambda device: False)
     X = np.random.RandomState(0).randint(0, 256, size=(4, 40, 40, 3)).astype(np.uint8)
     params = dict(backbone="resnet18", weights=None, image_size=32, random_state=0)
-    with pytest.warns(UserWarning, match="bfloat16"):
+    with pytest.warns(UserWarning, match="bfloat16") as record:
         features = PretrainedFeatures(mixed_precision="bf16", **params).fit_transform(X)
+    assert {w.filename for w in record if "bfloat16" in str(w.message)} == {__file__}
     np.testing.assert_array_equal(features, PretrainedFeatures(**params).fit_transform(X))

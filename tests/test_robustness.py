@@ -197,8 +197,9 @@ def test_7_ctrl_c_keeps_the_finished_epochs_and_says_so(digits_images):
     """Check that an interrupted fit keeps its finished epochs, warns and marks the epoch."""
     X, y = digits_images
     clf = _small(max_epochs=5, callbacks=[RaiseAtEpoch(3, KeyboardInterrupt)])
-    with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning, match="during epoch 3"):
+    with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning, match="during epoch 3") as record:
         clf.fit(X[:100], y[:100])
+    assert record[0].filename == __file__  # the user's fit call, not ours
     assert clf.interrupted_epoch_ == 3
     assert clf.n_iter_ == len(clf.history_) == 2
     assert clf.predict(X[:5]).shape == (5,)
